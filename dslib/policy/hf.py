@@ -1,0 +1,231 @@
+"""The transformers backend: batched sampling with behaviour log-probs from the raw logits.
+
+One call of :meth:`HFPolicy.sample` runs ONE batched generation for all its requests:
+
+1. the P distinct prefixes are left-padded and pre-filled once (a single forward pass);
+2. the prefix KV cache is fanned out to ``sum(n)`` rows by index selection
+   (``DynamicCache.batch_select_indices``), so the n samples of a prefix share its pre-fill
+   (the "KV-cache branching" of ``reference/python-ecosystem.md`` §3);
+3. a manual decode loop samples one token per row per step until every row has sampled EOS
+   or ``max_new_tokens`` tokens.
+
+Behaviour log-probs are ``log_softmax(raw logits)`` of the sampled token, i.e. the temperature-1
+distribution that the training forward pass recomputes (processed scores would differ, see the
+ecosystem reference's ``generate`` pitfall). The Shannon entropy of each step's full distribution
+is returned too, for the ``entropy="shannon"`` switch of the search (reference §3.5).
+
+Shapes inside one call (P prefixes, R = sum(n) rows, L longest prefix, V vocabulary):
+
+| tensor            | shape   |
+|-------------------|---------|
+| ``prefix_ids``    | [P, L]  |
+| ``prefix_mask``   | [P, L]  |
+| ``row_of``        | [R]     |
+| ``logits`` (step) | [R, V]  |
+| ``sampled``       | [R]     |
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
+
+from dslib.policy.base import Segment, per_prefix_counts
+
+
+class HFPolicy:
+    """A :class:`~dslib.policy.base.Policy` on a transformers causal LM (CPU or one GPU).
+
+    Args:
+        model: a causal LM; it is used in place (the trainer may share it, then
+            :meth:`load_weights` is only needed for a separate copy).
+        eos_token_id: the id whose sampling ends a sequence (``<|im_end|>`` for chat models).
+        pad_token_id: id used to left-pad prefixes (never attended to).
+        seed: seeds the sampling generator, so a fresh policy with the same seed and weights
+            samples the same tokens.
+        max_rows: upper bound on rows decoded together; larger requests are split into
+            several passes (memory guard for big models; the tiny model never needs it).
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        eos_token_id: int,
+        pad_token_id: int | None = None,
+        seed: int = 0,
+        max_rows: int = 4096,
+    ) -> None:
+        self.model = model
+        self.eos_token_id = int(eos_token_id)
+        self.pad_token_id = int(pad_token_id if pad_token_id is not None else eos_token_id)
+        self.device = next(model.parameters()).device
+        self.max_rows = max_rows
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        #: running totals, read by benchmarks: calls, prefill/sampled/forward tokens, seconds.
+        self.counters = {"calls": 0, "prefill_tokens": 0, "sampled_tokens": 0, "seconds": 0.0}
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, seed: int = 0, **kwargs: Any) -> HFPolicy:
+        """Load a checkpoint directory (model + tokenizer ids from its config)."""
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        model.eval()
+        eos = model.generation_config.eos_token_id
+        if isinstance(eos, list):
+            eos = eos[0]
+        if eos is None:
+            raise ValueError(f"{path}: generation_config has no eos_token_id")
+        pad = model.generation_config.pad_token_id
+        return cls(model, eos_token_id=eos, pad_token_id=pad, seed=seed, **kwargs)
+
+    def seed(self, seed: int) -> None:
+        """Reset the sampling generator."""
+        self.generator.manual_seed(seed)
+
+    def load_weights(self, state_dict: Mapping[str, Any]) -> None:
+        """Copy new weights into the model (strict: every parameter must be present)."""
+        self.model.load_state_dict(dict(state_dict), strict=True)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        prefixes: Sequence[Sequence[int]],
+        n: int | Sequence[int],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+    ) -> list[list[Segment]]:
+        """Sample ``n`` (or ``n[i]``) continuations of each prefix; see the module docstring."""
+        counts = per_prefix_counts(prefixes, n)
+        if any(len(p) == 0 for p in prefixes):
+            raise ValueError("every prefix needs at least one token")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError(f"bad sampling parameters: temperature={temperature}, top_p={top_p}")
+        out: list[list[Segment]] = [[] for _ in prefixes]
+        # Split into passes of at most max_rows rows, keeping each prefix's samples together.
+        start = 0
+        while start < len(prefixes):
+            stop, rows = start, 0
+            while stop < len(prefixes) and (rows == 0 or rows + counts[stop] <= self.max_rows):
+                rows += counts[stop]
+                stop += 1
+            segs = self._sample_pass(
+                prefixes[start:stop], counts[start:stop], max_new_tokens, temperature, top_p
+            )
+            for i, s in enumerate(segs):
+                out[start + i] = s
+            start = stop
+        return out
+
+    def _sample_pass(
+        self,
+        prefixes: Sequence[Sequence[int]],
+        counts: list[int],
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+    ) -> list[list[Segment]]:
+        t0 = time.perf_counter()
+        keep = [i for i, k in enumerate(counts) if k > 0]
+        result: list[list[Segment]] = [[] for _ in prefixes]
+        if not keep:
+            return result
+        dev = self.device
+        # 1. pre-fill the distinct prefixes once, left-padded
+        lens = [len(prefixes[i]) for i in keep]
+        width = max(lens)
+        ids = torch.full((len(keep), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(keep), width), dtype=torch.long)
+        for r, i in enumerate(keep):
+            ids[r, width - lens[r] :] = torch.tensor(list(prefixes[i]), dtype=torch.long)
+            mask[r, width - lens[r] :] = 1
+        ids, mask = ids.to(dev), mask.to(dev)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions,
+            past_key_values=cache, use_cache=True,
+        ).logits[:, -1, :].float()
+        # 2. fan the prefix cache out to one row per sample
+        row_of = torch.tensor(
+            [r for r, i in enumerate(keep) for _ in range(counts[i])], dtype=torch.long, device=dev
+        )
+        cache.batch_select_indices(row_of)
+        logits, mask = logits[row_of], mask[row_of]
+        next_pos = positions[row_of, -1] + 1
+        n_rows = row_of.numel()
+        # 3. decode
+        tokens = torch.zeros((n_rows, max_new_tokens), dtype=torch.long, device=dev)
+        logps = torch.zeros((n_rows, max_new_tokens), dtype=torch.float32, device=dev)
+        ents = torch.zeros((n_rows, max_new_tokens), dtype=torch.float32, device=dev)
+        length = torch.full((n_rows,), max_new_tokens, dtype=torch.long, device=dev)
+        done = torch.zeros(n_rows, dtype=torch.bool, device=dev)
+        steps = 0
+        for t in range(max_new_tokens):
+            logp_all = torch.log_softmax(logits, dim=-1)
+            tok = self._draw(logits, logp_all, temperature, top_p)
+            tokens[:, t] = tok
+            logps[:, t] = logp_all.gather(-1, tok[:, None]).squeeze(-1)
+            ents[:, t] = -(logp_all.exp() * logp_all).sum(-1)
+            steps = t + 1
+            hit = (tok == self.eos_token_id) & ~done
+            length[hit] = t + 1
+            done |= hit
+            if bool(done.all()) or t + 1 == max_new_tokens:
+                break
+            mask = torch.cat([mask, torch.ones((n_rows, 1), dtype=mask.dtype, device=dev)], 1)
+            logits = self.model(
+                input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                past_key_values=cache, use_cache=True,
+            ).logits[:, -1, :].float()
+            next_pos = next_pos + 1
+        tokens, logps, ents = tokens.cpu(), logps.cpu(), ents.cpu()
+        length, done = length.cpu().tolist(), done.cpu().tolist()
+        r = 0
+        for i in keep:
+            for _ in range(counts[i]):
+                m = min(length[r], steps)
+                result[i].append(Segment(
+                    token_ids=tokens[r, :m].tolist(), logprobs=logps[r, :m].tolist(),
+                    finished=bool(done[r]), entropies=ents[r, :m].tolist(),
+                ))
+                r += 1
+        self.counters["calls"] += 1
+        self.counters["prefill_tokens"] += int(sum(lens))
+        self.counters["sampled_tokens"] += int(sum(min(x, steps) for x in length))
+        self.counters["seconds"] += time.perf_counter() - t0
+        return result
+
+    def _draw(
+        self, logits: torch.Tensor, logp: torch.Tensor, temperature: float, top_p: float
+    ) -> torch.Tensor:
+        """Sample one token per row: greedy at temperature 0, else temperature + nucleus."""
+        if temperature == 0:
+            return logits.argmax(-1)
+        scaled = logp if temperature == 1.0 else torch.log_softmax(logits / temperature, -1)
+        probs = scaled.exp()
+        if top_p < 1.0:
+            sorted_p, order = probs.sort(-1, descending=True)
+            # keep the smallest set whose mass reaches top_p (the first token always stays)
+            drop = sorted_p.cumsum(-1) - sorted_p >= top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+
+
+def sequence_logprobs(
+    model: PreTrainedModel, prompt_ids: Sequence[int], response_ids: Sequence[int]
+) -> torch.Tensor:
+    """Log-probs of ``response_ids`` given ``prompt_ids`` from one fresh forward pass, shape [T]."""
+    ids = torch.tensor([list(prompt_ids) + list(response_ids)], dtype=torch.long)
+    ids = ids.to(next(model.parameters()).device)
+    logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
+    logp = torch.log_softmax(logits, -1)
+    return logp.gather(-1, ids[0, len(prompt_ids) :, None]).squeeze(-1)

@@ -1,0 +1,1 @@
+"""Tasks: problem generators, prompt/solution text and answer verifiers."""

@@ -1,0 +1,572 @@
+"""Drawings of search trees, frontier score breakdowns and q-value backups (matplotlib only).
+
+Every function takes an optional ``ax`` and returns the Axes it drew on; none calls
+``plt.show()``. pyplot is imported inside the functions, so importing ``dslib.viz`` is cheap.
+
+| function               | input                                 | shows                           |
+|------------------------|---------------------------------------|---------------------------------|
+| ``draw_tree``          | ``Tree`` or ``Tree.to_dict()``        | nodes coloured by Q = q/N,      |
+|                        |                                       | terminals, frontier pick, paths |
+| ``plot_frontier_terms``| ``Tree`` or ``to_dict()``, config     | the terms of F(s) (v4 Eq. 7)    |
+|                        |                                       | for the best frontier candidates|
+| ``plot_q_before_after``| two ``to_dict()`` snapshots, or lists | q along the backed-up path,     |
+|                        |                                       | before / after (v4 Eq. 3-5)     |
+
+Drawing conventions of ``draw_tree``: the root is at the top, depth grows downwards; circles are
+non-terminal nodes, squares are terminals with a green (correct), red (wrong) or grey
+(incomplete / not verified) edge, a thick edge when the terminal was backed up and recorded.
+Face colours use a diverging colormap centred at Q = 0 on a fixed [-1, 1] scale, so drawings
+of different trees compare directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dslib import frontier
+from dslib.config import SearchConfig
+from dslib.tree import Node, Tree
+
+#: diverging colormap of Q (purple = positive, orange = negative; no green/red, which mark
+#: terminal outcomes)
+CMAP = "PuOr"
+OUTCOME_COLORS = {
+    "correct": "#2ca02c", "wrong": "#d62728", "incomplete": "#7f7f7f", None: "#7f7f7f"
+}
+FRONTIER_COLOR = "#000000"
+NEGATIVE_COLOR = "#d62728"
+HIGHLIGHT_COLOR = "#17becf"
+#: collection ``gid`` values, so tests and users can find what was drawn
+GID_NODES = "dslib-nodes"
+GID_TERMINALS = "dslib-terminals"
+GID_HIGHLIGHT = "dslib-highlight"
+GID_FRONTIER = "dslib-frontier-choice"
+GID_NEGATIVE = "dslib-negative"
+
+TERM_LABELS = {
+    "quality": "quality  λ1·tanh(Q(parent))",
+    "own": "own  λ4·tanh(Q(s))",
+    "uncertainty": "uncertainty  λ2·H(s)",
+    "depth": "depth  λ3·D(d)",
+}
+TERM_COLORS = {
+    "quality": "#5e3c99",
+    "own": "#b2abd2",
+    "uncertainty": "#e66101",
+    "depth": "#2ca02c",
+}
+
+
+# ----------------------------------------------------------------------------- tree records
+
+
+@dataclass
+class _Rec:
+    """One node as the drawings see it (from a Node or a ``to_dict()`` entry)."""
+
+    id: int
+    parent: int | None
+    depth: int
+    q: float
+    value: float
+    visits: int
+    terminal: bool
+    outcome: str | None
+    backed_up: bool
+    text: str | None = None
+    children: list[int] = field(default_factory=list)
+
+
+def _records(
+    tree: Tree | dict[str, Any], decode: Callable[[list[int]], str] | None
+) -> dict[int, _Rec]:
+    """Node records keyed by id, children in creation order, DFS pre-order of insertion."""
+    if isinstance(tree, Tree):
+        snap = tree.to_dict(decode=decode)
+    elif isinstance(tree, dict) and "nodes" in tree:
+        snap = tree
+    else:
+        raise TypeError(f"expected a Tree or Tree.to_dict(), got {type(tree).__name__}")
+    recs: dict[int, _Rec] = {}
+    for e in snap["nodes"]:
+        text = e.get("text")
+        if text is None and decode is not None and "token_ids" in e:
+            text = decode(list(e["token_ids"]))
+        recs[int(e["id"])] = _Rec(
+            id=int(e["id"]),
+            parent=None if e["parent"] is None else int(e["parent"]),
+            depth=int(e["depth"]),
+            q=float(e["q"]),
+            value=float(e["value"]),
+            visits=int(e["visits"]),
+            terminal=bool(e["terminal"]),
+            outcome=e.get("outcome"),
+            backed_up=bool(e.get("backed_up", False)),
+            text=text,
+        )
+    for r in recs.values():
+        if r.parent is not None and r.parent in recs:
+            recs[r.parent].children.append(r.id)
+    for r in recs.values():
+        r.children.sort()  # creation order (ids grow with creation)
+    return recs
+
+
+def _ids(nodes: Any) -> list[int]:
+    """Node ids from None, a Node, an int, or an iterable of those."""
+    if nodes is None:
+        return []
+    if isinstance(nodes, (Node, int)):
+        nodes = [nodes]
+    return [n.id if isinstance(n, Node) else int(n) for n in nodes]
+
+
+def _root_id(recs: dict[int, _Rec]) -> int:
+    roots = [r.id for r in recs.values() if r.parent is None]
+    if len(roots) != 1:
+        raise ValueError(f"a tree has exactly one root, found {len(roots)}")
+    return roots[0]
+
+
+def _keep(recs: dict[int, _Rec], root: int, max_nodes: int) -> set[int]:
+    """The first ``max_nodes`` nodes in breadth-first order (shallow nodes first)."""
+    keep: set[int] = set()
+    queue = [root]
+    while queue and len(keep) < max_nodes:
+        nid = queue.pop(0)
+        keep.add(nid)
+        queue.extend(recs[nid].children)
+    return keep
+
+
+def tree_layout(
+    tree: Tree | dict[str, Any], max_nodes: int | None = None
+) -> dict[int, tuple[float, float]]:
+    """(x, y) per node id: leaves spaced one unit apart left to right, a parent centred over
+    its children, y = -depth. Children keep creation order, so the first child is leftmost."""
+    recs = _records(tree, None)
+    root = _root_id(recs)
+    keep = _keep(recs, root, max_nodes) if max_nodes is not None else set(recs)
+    return _layout(recs, root, keep)
+
+
+def _layout(recs: dict[int, _Rec], root: int, keep: set[int]) -> dict[int, tuple[float, float]]:
+    pos: dict[int, tuple[float, float]] = {}
+    next_x = 0.0
+    # iterative post-order: leaves get the next free slot, parents the mean of their children
+    stack: list[tuple[int, bool]] = [(root, False)]
+    while stack:
+        nid, done = stack.pop()
+        kids = [c for c in recs[nid].children if c in keep]
+        if not kids:
+            pos[nid] = (next_x, -float(recs[nid].depth))
+            next_x += 1.0
+        elif done:
+            xs = [pos[c][0] for c in kids]
+            pos[nid] = ((min(xs) + max(xs)) / 2, -float(recs[nid].depth))
+        else:
+            stack.append((nid, True))
+            stack.extend((c, False) for c in reversed(kids))
+    return pos
+
+
+def _path_ids(recs: dict[int, _Rec], nid: int) -> list[int]:
+    out = []
+    cur: int | None = nid
+    while cur is not None:
+        out.append(cur)
+        cur = recs[cur].parent
+    return out[::-1]
+
+
+def _short(text: str, limit: int = 14) -> str:
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- draw_tree
+
+
+def draw_tree(
+    tree: Tree | dict[str, Any],
+    ax: Any = None,
+    *,
+    highlight: Any = None,
+    frontier_choice: Any = None,
+    negative: Any = None,
+    decode: Callable[[list[int]], str] | None = None,
+    max_nodes: int = 400,
+    labels: bool | None = None,
+    colorbar: bool = True,
+    legend: bool = True,
+    title: str | None = None,
+) -> Any:
+    """Draw a search tree top-down; returns the Axes.
+
+    | argument          | meaning                                                             |
+    |-------------------|---------------------------------------------------------------------|
+    | ``tree``          | a ``Tree`` or its ``to_dict()`` snapshot                            |
+    | ``highlight``     | node(s) or id(s): the path root..node drawn thick, the node ringed  |
+    | ``frontier_choice``| node or id: the node the frontier picks next (black ring)          |
+    | ``negative``      | node or id: the confident negative that was backed up (red dashed)  |
+    | ``decode``        | ``ids -> str``: write each chunk's text under its node (<= 30 nodes)|
+    | ``max_nodes``     | draw at most this many nodes (breadth-first); the title says if cut |
+    | ``labels``        | "N, Q" next to each node; default: on for trees of <= 30 nodes      |
+
+    Colour = Q(s) = q/N on a diverging scale centred at 0 (colorbar). Circles: inner nodes;
+    squares: terminals, edge green (correct) / red (wrong) / grey (incomplete), thick when the
+    terminal was backed up and recorded. Every node is one point of a collection with gid
+    ``GID_NODES`` (inner) or ``GID_TERMINALS``; rings have gids ``GID_HIGHLIGHT``,
+    ``GID_FRONTIER``, ``GID_NEGATIVE``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+
+    recs = _records(tree, decode)
+    root = _root_id(recs)
+    keep = _keep(recs, root, max_nodes)
+    pos = _layout(recs, root, keep)
+    n = len(keep)
+    n_leaves = sum(1 for nid in keep if not any(c in keep for c in recs[nid].children))
+    depth = max(recs[nid].depth for nid in keep)
+    show_labels = (n <= 30) if labels is None else labels
+    show_text = decode is not None or any(recs[nid].text for nid in keep)
+    show_text = show_text and n <= 30
+    if ax is None:
+        per_leaf = 1.1 if show_text else (0.85 if show_labels else 0.2)
+        width = min(18.0, max(6.0, per_leaf * n_leaves + 2.0))
+        height = min(9.0, max(3.0, 0.55 * (depth + 1) + 1.5))
+        _, ax = plt.subplots(figsize=(width, height))
+
+    # edges; the highlighted paths thick
+    hl = [nid for nid in _ids(highlight) if nid in recs]
+    on_path: set[tuple[int, int]] = set()
+    for nid in hl:
+        p = _path_ids(recs, nid)
+        on_path.update(zip(p[:-1], p[1:]))
+    plain, thick = [], []
+    for nid in keep:
+        par = recs[nid].parent
+        if par is None or par not in keep:
+            continue
+        seg = [pos[par], pos[nid]]
+        (thick if (par, nid) in on_path else plain).append(seg)
+    ax.add_collection(LineCollection(plain, colors="#b0b0b0", linewidths=0.8, zorder=1))
+    if thick:
+        ax.add_collection(
+            LineCollection(thick, colors=HIGHLIGHT_COLOR, linewidths=2.6, zorder=2, alpha=0.9)
+        )
+
+    norm = Normalize(vmin=-1.0, vmax=1.0, clip=True)
+    cmap = plt.get_cmap(CMAP)
+    size = 90 if n <= 40 else (45 if n <= 150 else 22)
+    order = sorted(keep)
+    inner = [recs[i] for i in order if not recs[i].terminal]
+    terms = [recs[i] for i in order if recs[i].terminal]
+    if inner:
+        ax.scatter(
+            [pos[r.id][0] for r in inner], [pos[r.id][1] for r in inner],
+            c=[norm(r.q) for r in inner], cmap=cmap, vmin=0, vmax=1, s=size, marker="o",
+            edgecolors="#404040", linewidths=0.6, zorder=3, gid=GID_NODES,
+        )
+    if terms:
+        ax.scatter(
+            [pos[r.id][0] for r in terms], [pos[r.id][1] for r in terms],
+            c=[norm(r.q) for r in terms], cmap=cmap, vmin=0, vmax=1, s=size * 1.1, marker="s",
+            edgecolors=[OUTCOME_COLORS.get(r.outcome, "#7f7f7f") for r in terms],
+            linewidths=[2.6 if r.backed_up else 1.2 for r in terms], zorder=3, gid=GID_TERMINALS,
+        )
+
+    def ring(ids: list[int], color: str, gid: str, scale: float, lw: float, style: str) -> None:
+        ids = [i for i in ids if i in keep]
+        if ids:
+            ax.scatter(
+                [pos[i][0] for i in ids], [pos[i][1] for i in ids], s=size * scale,
+                facecolors="none", edgecolors=color, linewidths=lw, linestyles=style,
+                zorder=4, gid=gid,
+            )
+
+    ring(hl, HIGHLIGHT_COLOR, GID_HIGHLIGHT, 3.4, 1.4, "solid")
+    ring(_ids(frontier_choice), FRONTIER_COLOR, GID_FRONTIER, 5.5, 2.2, "solid")
+    ring(_ids(negative), NEGATIVE_COLOR, GID_NEGATIVE, 5.5, 2.0, "dashed")
+
+    fs = 7 if n <= 20 else 6
+    if show_labels:
+        for nid in order:
+            r = recs[nid]
+            x, y = pos[nid]
+            ax.annotate(
+                f"N={r.visits}\nQ={r.q:+.2f}", (x, y), xytext=(6, 2), textcoords="offset points",
+                fontsize=fs, color="#303030", va="bottom", ha="left", zorder=5,
+            )
+    if show_text:
+        for nid in order:
+            r = recs[nid]
+            if r.text is None or r.parent is None:
+                continue
+            x, y = pos[nid]
+            ax.annotate(
+                _short(r.text), (x, y), xytext=(0, -9), textcoords="offset points",
+                fontsize=fs, family="monospace", color="#202020", ha="center", va="top",
+                zorder=5,
+            )
+
+    xs = [p[0] for p in pos.values()]
+    pad = 0.8
+    ax.set_xlim(min(xs) - pad, max(xs) + pad)
+    ax.set_ylim(-depth - (0.7 if show_text else 0.5), 0.5)
+    ax.set_xticks([])
+    ax.set_yticks([-d for d in range(depth + 1)], [str(d) for d in range(depth + 1)])
+    ax.set_ylabel("depth d(s)")
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+
+    if colorbar:
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        sm.set_array([])
+        cb = ax.figure.colorbar(sm, ax=ax, fraction=0.03, pad=0.01)
+        cb.set_label("Q(s) = q(s) / N(s)")
+    if legend:
+        handles = [
+            Line2D([], [], marker="o", ls="", mfc="white", mec="#404040", label="node"),
+        ]
+        for outcome, label in (("correct", "correct ✓"), ("wrong", "wrong ✗"),
+                               ("incomplete", "incomplete")):
+            if any(r.outcome == outcome for r in terms):
+                handles.append(Line2D([], [], marker="s", ls="", mfc="white", mew=2,
+                                      mec=OUTCOME_COLORS[outcome], label=f"terminal: {label}"))
+        if any(r.backed_up for r in terms):
+            handles.append(Line2D([], [], marker="s", ls="", mfc="white", mew=3, mec="#404040",
+                                  label="thick edge: backed up"))
+        if hl:
+            handles.append(Line2D([], [], color=HIGHLIGHT_COLOR, lw=2.6, marker="o", mfc="none",
+                                  mec=HIGHLIGHT_COLOR, label="highlighted path"))
+        if any(i in keep for i in _ids(frontier_choice)):
+            handles.append(Line2D([], [], marker="o", ls="", ms=12, mfc="none", mew=2,
+                                  mec=FRONTIER_COLOR, label="frontier choice s*"))
+        if any(i in keep for i in _ids(negative)):
+            handles.append(Line2D([], [], marker="o", ls="", ms=12, mfc="none", mew=2,
+                                  mec=NEGATIVE_COLOR, label="confident negative (dashed)"))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.02), ncol=4,
+                  fontsize=7, frameon=False)
+
+    cut = len(recs) - n
+    head = title if title is not None else f"{len(recs)} nodes"
+    ax.set_title(head + (f"  ({cut} deeper nodes not drawn)" if cut else ""), fontsize=10)
+    return ax
+
+
+# ----------------------------------------------------------------------------- frontier terms
+
+
+def tree_from_dict(snapshot: dict[str, Any]) -> Tree:
+    """Rebuild a ``Tree`` (structure, values, visits, flags) from ``Tree.to_dict()``.
+
+    Chunks are empty unless the snapshot has ``token_ids`` (``to_dict(include_tokens=True)``);
+    log-probs are zeros (a snapshot has none), so the entropy term of the frontier score is 0
+    on a rebuilt tree.
+    """
+    entries = sorted(snapshot["nodes"], key=lambda e: int(e["id"]))
+    root_e = next(e for e in entries if e["parent"] is None)
+    tree = Tree(root_e.get("token_ids", []))
+    nodes: dict[int, Node] = {int(root_e["id"]): tree.root}
+    for e in entries:
+        if e["parent"] is None:
+            continue
+        node = tree.add_child(
+            nodes[int(e["parent"])], e.get("token_ids", []),
+            finished=bool(e["finished"]), terminal=bool(e["terminal"]),
+        )
+        node.id = int(e["id"])
+        nodes[node.id] = node
+    tree._next_id = max(nodes) + 1
+    for e in entries:
+        node = nodes[int(e["id"])]
+        node.value, node.visits = float(e["value"]), int(e["visits"])
+        node.score, node.outcome = e.get("score"), e.get("outcome")
+        node.backed_up = bool(e.get("backed_up", False))
+    tree.recorded = [nodes[i] for i in snapshot.get("recorded", [])]
+    current = snapshot.get("current")
+    tree.current = None if current is None else nodes[int(current)]
+    tree.iterations = int(snapshot.get("iterations", 0))
+    for flag in ("done", "exhausted", "hit_max_iterations"):
+        setattr(tree, flag, bool(snapshot.get(flag, False)))
+    return tree
+
+
+def plot_frontier_terms(
+    tree: Tree | dict[str, Any],
+    cfg: SearchConfig,
+    top: int = 10,
+    ax: Any = None,
+    *,
+    annotate: bool = True,
+) -> Any:
+    """Horizontal stacked bars of the F(s) terms (v4 Eq. 7) for the ``top`` frontier candidates.
+
+    Candidates are sorted by F(s) (ties keep depth-first order, the order that breaks them in
+    ``frontier.select``), the winner on top and marked ``s*``. Positive terms stack to the
+    right of 0, negative ones to the left; a black tick marks the total F(s), written at the
+    right when ``annotate``. Accepts a ``Tree`` or a ``to_dict()`` snapshot (see
+    ``tree_from_dict``: no entropy term then).
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(tree, Tree):
+        tree = tree_from_dict(tree)
+    ranked = frontier.ranked(tree, cfg)
+    order = sorted(range(len(ranked)), key=lambda i: (-ranked[i][1].total, i))[:top]
+    rows = [ranked[i] for i in order]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.38 * max(len(rows), 3) + 1.4))
+    if not rows:
+        ax.text(0.5, 0.5, "empty frontier", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    names = ("quality", "own", "uncertainty", "depth")
+    used = [k for k in names if any(getattr(t, k) != 0 for _, t in rows)] or ["quality"]
+    ys = list(range(len(rows)))[::-1]  # best at the top
+    for k in used:
+        vals = [getattr(t, k) for _, t in rows]
+        lefts = []
+        for j, (_, t) in enumerate(rows):
+            before = [getattr(t, m) for m in used[: used.index(k)]]
+            v = vals[j]
+            same_sign = [b for b in before if (b > 0 if v >= 0 else b < 0)]
+            lefts.append(sum(same_sign))
+        ax.barh(ys, vals, left=lefts, height=0.62, color=TERM_COLORS[k], label=TERM_LABELS[k],
+                edgecolor="white", linewidth=0.5)
+    totals = [t.total for _, t in rows]
+    ax.scatter(totals, ys, marker="|", s=260, color="black", zorder=4, label="F(s) total")
+    ax.axvline(0, color="#404040", lw=0.8)
+    best = frontier.select(tree, cfg)
+    ticks = []
+    for node, _ in rows:
+        star = "  s* →" if best is not None and node is best else ""
+        ticks.append(f"{star} #{node.id} d={node.depth} Q(par)={node.parent.q:+.2f}")
+    ax.set_yticks(ys, ticks, fontsize=8)
+    lo = min(min(totals), min(sum(min(getattr(t, k), 0) for k in used) for _, t in rows), 0.0)
+    hi = max(max(totals), max(sum(max(getattr(t, k), 0) for k in used) for _, t in rows), 0.0)
+    span = max(hi - lo, 1e-3)
+    ax.set_xlim(lo - 0.05 * span, hi + (0.32 if annotate else 0.05) * span)
+    if annotate:
+        for y, (_, t) in zip(ys, rows):
+            ax.text(hi + 0.03 * span, y, f"F={t.total:+.4f}  (depth {t.depth:+.4f})",
+                    va="center", fontsize=7, family="monospace")
+    ax.set_xlabel("contribution to F(s)")
+    extra = f", entropy bonus λ2={cfg.lambda2}" if cfg.entropy_bonus else ""
+    ax.set_title(
+        f"Frontier F(s): {len(ranked)} candidates, top {len(rows)}   "
+        f"(λ1={cfg.lambda1}, λ3={cfg.lambda3}, D={cfg.depth_bonus}{extra})",
+        fontsize=9,
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=3, fontsize=7, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+# ----------------------------------------------------------------------------- q before / after
+
+
+def _changed_path(before: dict[int, _Rec], after: dict[int, _Rec]) -> list[int]:
+    """Ids whose value or visits changed, i.e. the backed-up path, ordered by depth."""
+    changed = [
+        nid for nid, r in after.items()
+        if nid not in before or (before[nid].value, before[nid].visits) != (r.value, r.visits)
+    ]
+    return sorted(changed, key=lambda i: (after[i].depth, i))
+
+
+def plot_q_before_after(
+    before: Tree | dict[str, Any] | Sequence[float],
+    after: Tree | dict[str, Any] | Sequence[float],
+    ax: Any = None,
+    *,
+    path: Any = None,
+    quantity: str = "value",
+    labels: tuple[str, str] = ("before", "after"),
+    title: str | None = None,
+) -> Any:
+    """Grouped bars of q along one root-to-leaf path before and after a backup (v4 Eq. 3-5).
+
+    ``before`` / ``after``: two ``to_dict()`` snapshots (or Trees) of the same tree, or two
+    equal-length lists of numbers. ``path``: node ids (or a leaf node / id, meaning its path
+    root..leaf); default: the nodes whose value or visits changed between the snapshots.
+    ``quantity``: "value" (the accumulated q(s) that Eq. 5 updates) or "q" (Q = q/N).
+    """
+    import matplotlib.pyplot as plt
+
+    if quantity not in ("value", "q"):
+        raise ValueError(f"quantity must be 'value' or 'q', got {quantity!r}")
+    if isinstance(before, (Tree, dict)) != isinstance(after, (Tree, dict)):
+        raise TypeError("before and after must both be snapshots/Trees or both be lists")
+    if isinstance(before, (Tree, dict)):
+        rb, ra = _records(before, None), _records(after, None)  # type: ignore[arg-type]
+        if path is None:
+            ids = _changed_path(rb, ra)
+        else:
+            ids = _ids(path)
+            if len(ids) == 1:
+                ids = _path_ids(ra, ids[0])
+        if not ids:
+            raise ValueError("no path: the snapshots are identical and no path was given")
+        zero = _Rec(0, None, 0, 0.0, 0.0, 0, False, None, False)
+        vb = [getattr(rb.get(i, zero), quantity) for i in ids]
+        va = [getattr(ra[i], quantity) for i in ids]
+        nb = [rb.get(i, zero).visits for i in ids]
+        na = [ra[i].visits for i in ids]
+        names = [
+            f"d={ra[i].depth}\n#{i}" + ("\nroot" if ra[i].parent is None else "")
+            for i in ids
+        ]
+    else:
+        vb, va = [float(v) for v in before], [float(v) for v in after]  # type: ignore[union-attr]
+        if len(vb) != len(va):
+            raise ValueError(f"{len(vb)} values before but {len(va)} after")
+        nb = na = None
+        names = [str(i) for i in range(len(vb))]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(va) + 2), 3.2))
+    xs = list(range(len(va)))
+    w = 0.38
+    ax.bar([x - w / 2 for x in xs], vb, w, color="#bdbdbd", edgecolor="#606060", label=labels[0])
+    colors = ["#5e3c99" if v > 0 else ("#e66101" if v < 0 else "#bdbdbd") for v in va]
+    ax.bar([x + w / 2 for x in xs], va, w, color=colors, edgecolor="#303030", label=labels[1])
+    ax.axhline(0, color="#404040", lw=0.8)
+    lo = min(min(vb), min(va), 0.0)
+    hi = max(max(vb), max(va), 0.0)
+    span = max(hi - lo, 0.5)
+    for x, v in zip(xs, va):
+        off = 0.03 * span
+        ax.text(x + w / 2, v + (off if v >= 0 else -off), f"{v:+.2f}", ha="center",
+                va="bottom" if v >= 0 else "top", fontsize=7)
+    if nb is not None and na is not None:
+        names = [f"{s}\nN {b}→{a}" for s, b, a in zip(names, nb, na)]
+    ax.set_xticks(xs, names, fontsize=7)
+    ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
+    ax.set_ylabel("q(s) (accumulated)" if quantity == "value" else "Q(s) = q/N")
+    ax.legend(fontsize=7, loc="best")
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def node_table(tree: Tree | dict[str, Any], ids: Iterable[int] | None = None) -> str:
+    """A plain-text table "id, depth, N, q, Q, outcome" (all nodes, or ``ids``) to print."""
+    recs = _records(tree, None)
+    chosen = sorted(recs) if ids is None else [int(i) for i in ids]
+    rows = [f"{'id':>4} {'d':>2} {'N':>3} {'q':>7} {'Q':>7}  outcome"]
+    for i in chosen:
+        r = recs[i]
+        rows.append(
+            f"{r.id:>4} {r.depth:>2} {r.visits:>3} {r.value:>+7.3f} {r.q:>+7.3f}  "
+            + (r.outcome or ("terminal" if r.terminal else "-"))
+        )
+    return "\n".join(rows)

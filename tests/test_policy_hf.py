@@ -1,0 +1,132 @@
+"""The transformers backend: behaviour log-probs, batching, EOS handling, seeding, weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from dslib.policy.base import Policy, Segment
+from dslib.policy.hf import HFPolicy, sequence_logprobs
+
+VOCAB = 48
+NO_EOS = VOCAB - 1  # an eos id for runs that should not stop early
+
+
+def random_model(seed: int = 0) -> Qwen2ForCausalLM:
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
+    model = Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():  # sharper logits than the default init, so sampling is not uniform
+        for p in model.parameters():
+            p.mul_(2.0)
+    return model
+
+
+PREFIXES = [[3, 5, 7, 9, 11, 2], [4, 4], [10, 20, 30, 31, 32, 33, 34, 35, 36, 1]]
+
+
+@pytest.fixture(scope="module")
+def model() -> Qwen2ForCausalLM:
+    return random_model()
+
+
+def test_protocol_and_shapes(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=1)
+    assert isinstance(pol, Policy)
+    out = pol.sample(PREFIXES, n=[2, 0, 3], max_new_tokens=5)
+    assert [len(o) for o in out] == [2, 0, 3]
+    for seg in out[0] + out[2]:
+        assert isinstance(seg, Segment)
+        assert len(seg.token_ids) == len(seg.logprobs) == len(seg.entropies) <= 5
+    with pytest.raises(ValueError):
+        pol.sample(PREFIXES, n=[1, 2], max_new_tokens=4)
+    with pytest.raises(ValueError):
+        pol.sample([[]], n=1, max_new_tokens=4)
+
+
+def test_logprobs_match_fresh_forward(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=3)
+    out = pol.sample(PREFIXES, n=4, max_new_tokens=12)
+    worst = 0.0
+    with torch.no_grad():
+        for prefix, segs in zip(PREFIXES, out):
+            for seg in segs:
+                ref = sequence_logprobs(model, prefix, seg.token_ids)
+                worst = max(worst, (ref - torch.tensor(seg.logprobs)).abs().max().item())
+    assert worst <= 1e-5, worst
+
+
+def test_batched_and_unbatched_greedy_agree(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0)
+    batched = pol.sample(PREFIXES, n=2, max_new_tokens=10, temperature=0.0)
+    for prefix, segs in zip(PREFIXES, batched):
+        alone = pol.sample([prefix], n=1, max_new_tokens=10, temperature=0.0)[0][0]
+        for seg in segs:
+            assert seg.token_ids == alone.token_ids
+            assert seg.logprobs == pytest.approx(alone.logprobs, abs=1e-5)
+
+
+def test_eos_in_the_middle_of_a_chunk(model):
+    # Same seed, same draws: sample once without an EOS, then declare a token that appeared
+    # mid-chunk to be EOS and sample again; every row must stop exactly there.
+    ref = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=5)
+    ref_out = ref.sample(PREFIXES, n=2, max_new_tokens=12)
+    toks = ref_out[0][0].token_ids
+    cut = next(i for i in range(2, len(toks)) if toks[i] not in toks[:i])
+    eos = toks[cut]
+    pol = HFPolicy(model, eos_token_id=eos, pad_token_id=0, seed=5)
+    out = pol.sample(PREFIXES, n=2, max_new_tokens=12)
+    assert out[0][0].finished
+    assert out[0][0].token_ids == toks[: cut + 1]  # EOS kept, nothing after it
+    assert len(out[0][0].logprobs) == cut + 1
+    for segs, ref_segs in zip(out, ref_out):
+        for seg, r in zip(segs, ref_segs):
+            if eos in r.token_ids:
+                k = r.token_ids.index(eos)
+                assert seg.finished and seg.token_ids == r.token_ids[: k + 1]
+            else:  # the reference row may have stopped on NO_EOS; up to there both agree
+                assert seg.token_ids[: len(r.token_ids)] == r.token_ids
+                assert not seg.finished or seg.token_ids[-1] == eos
+
+
+def test_seeded_sampling_is_reproducible(model):
+    a = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=7)
+    b = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=7)
+    c = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=8)
+    ta = [s.token_ids for o in a.sample(PREFIXES, 4, 8) for s in o]
+    tb = [s.token_ids for o in b.sample(PREFIXES, 4, 8) for s in o]
+    tc = [s.token_ids for o in c.sample(PREFIXES, 4, 8) for s in o]
+    assert ta == tb
+    assert ta != tc
+
+
+def test_top_p_keeps_only_the_nucleus(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=0)
+    tiny_p = pol.sample(PREFIXES, n=6, max_new_tokens=6, top_p=1e-6)
+    greedy = pol.sample(PREFIXES, n=1, max_new_tokens=6, temperature=0.0)
+    for segs, ref in zip(tiny_p, greedy):
+        for seg in segs:
+            assert seg.token_ids == ref[0].token_ids
+
+
+def test_max_rows_splits_into_passes_with_same_shapes(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, max_rows=3)
+    out = pol.sample(PREFIXES, n=[2, 3, 2], max_new_tokens=4, temperature=0.0)
+    assert [len(o) for o in out] == [2, 3, 2]
+    assert pol.counters["calls"] == 3
+
+
+def test_load_weights_takes_effect():
+    m1, m2 = random_model(0), random_model(1)
+    pol = HFPolicy(m1, eos_token_id=NO_EOS, pad_token_id=0)
+    before = pol.sample(PREFIXES, 1, 8, temperature=0.0)
+    pol.load_weights(m2.state_dict())
+    after = pol.sample(PREFIXES, 1, 8, temperature=0.0)
+    ref = HFPolicy(m2, eos_token_id=NO_EOS, pad_token_id=0).sample(PREFIXES, 1, 8, temperature=0.0)
+    assert [o[0].token_ids for o in after] == [o[0].token_ids for o in ref]
+    assert [o[0].token_ids for o in after] != [o[0].token_ids for o in before]
