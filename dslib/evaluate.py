@@ -100,7 +100,7 @@ def evaluate(
     bar = None
     if progress:
         try:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
 
             bar = tqdm(total=len(items), desc=desc, leave=False)
         except ImportError:  # pragma: no cover

@@ -297,7 +297,7 @@ def _settle(tree: Tree, candidates: list[Node], cfg: SearchConfig, rng: random.R
 
 def _progress_bar(total: int) -> Any:
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
     except ImportError:  # tqdm is optional
         return None
     return tqdm(total=total, desc="search", unit="traj")

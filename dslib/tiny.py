@@ -107,11 +107,9 @@ class TinyReasoner:
     info: dict[str, Any] = field(default_factory=dict)
 
     def load_model(self) -> Any:
-        import torch
-        from transformers import AutoModelForCausalLM
+        from dslib.policy.hf import load_causal_lm
 
-        model = AutoModelForCausalLM.from_pretrained(str(self.path), dtype=torch.float32)
-        return model.eval()
+        return load_causal_lm(self.path)
 
     def load_tokenizer(self) -> Any:
         from transformers import AutoTokenizer
@@ -143,18 +141,17 @@ def task_problems(cfg: TinyConfig, level: int, split: str, count: int | None = N
 
 
 def _level_pool(cfg: TinyConfig, level: int) -> list[Any]:
-    """Problems of one level in the generator's order (random expression trees).
-
-    Every level is drawn from the same generative process, so common problems come first
-    at every level; the small 3-number space is taken whole, still in generator order.
-    """
-    count = cfg.problems_per_level
-    if level <= 4:
-        count = min(count, len(countdown.all_problems(level, cfg.max_number, cfg.max_target)))
-    return countdown.generate(
-        level, count, seed=cfg.seed * 1000 + level,
-        max_number=cfg.max_number, max_target=cfg.max_target,
-    )
+    """Problems of one level: random expression trees, or the whole space when it is small."""
+    try:
+        return countdown.generate(
+            level, cfg.problems_per_level, seed=cfg.seed * 1000 + level,
+            max_number=cfg.max_number, max_target=cfg.max_target, allow_times_one=False,
+        )
+    except ValueError:
+        # 3 numbers from 1..6 give only a few hundred problems: take all of them
+        return countdown.all_problems(
+            level, cfg.max_number, cfg.max_target, allow_times_one=False
+        )
 
 
 def corpus_lines(cfg: TinyConfig) -> list[str]:
@@ -298,7 +295,7 @@ def _tqdm(it: Any, desc: str, enabled: bool) -> Any:
     if not enabled:
         return it
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
     except ImportError:  # pragma: no cover - tqdm is a core dependency
         return it
     return tqdm(it, desc=desc, leave=False)
@@ -338,7 +335,8 @@ def build(
         return TinyReasoner(target, cfg, info)
     target.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit choice (shared machines)
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     tokenizer = build_tokenizer(cfg)
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())

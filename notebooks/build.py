@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import jupytext
+import nbformat
 import papermill
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,21 @@ def build(prefixes: list[str]) -> None:
         papermill.execute_notebook(
             str(out), str(out), cwd=str(HERE), kernel_name="python3", progress_bar=False
         )
+        _strip_machine_details(out)
         print(f"{out.name}: executed in {time.perf_counter() - t0:.0f} s")
+
+
+def _strip_machine_details(path: Path) -> None:
+    """Drop papermill's absolute paths and per-cell timings (noise in diffs, machine details)."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.get("papermill", {}).pop("input_path", None)
+    nb.metadata["papermill"].pop("output_path", None)
+    for key in ("start_time", "end_time", "duration"):
+        nb.metadata["papermill"].pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
 
 
 if __name__ == "__main__":

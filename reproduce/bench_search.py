@@ -58,6 +58,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import random
 import shlex
 import statistics
@@ -303,36 +304,41 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def throughput_note(tree: dict[str, Any], flat: dict[str, Any], ratio: float) -> str:
-    """A short, measured explanation of the tree-vs-flat throughput gap."""
+    """A short, measured explanation of the tree-vs-flat throughput gap (either way)."""
     tc, fc = tree["calls"], flat["calls"]
     gen_share = tc["generate_seconds"] / max(tree["wall_s"], 1e-9)
     iters = tree["iterations"]
     occupancy = mean_sd(iters)[0] / max(1, max(iters, default=1))
     lines = [
+        "tokens/s = (sampled tokens per decode step) / (time per decode step), per call log:",
         f"- tree search: {tc['calls']} calls, {tc['rows_per_call']:.0f} rows/call, "
-        f"{tc['decode_steps_per_call']:.1f} decode steps/call, {tc['ms_per_call']:.0f} ms/call, "
-        f"{tc['ms_per_decode_step']:.1f} ms per decode step (pre-fill included), "
-        f"{tc['sampled_per_decode_step']:.0f} sampled tokens per decode step, "
-        f"row utilisation {100 * tc['row_utilisation']:.0f}%, "
-        f"pre-fill {100 * tc['prefill_share']:.0f}% of forward tokens.",
+        f"{tc['decode_steps_per_call']:.1f} decode steps/call, {tc['ms_per_call']:.0f} ms/call "
+        f"= {tc['ms_per_decode_step']:.1f} ms per decode step (pre-fill included), "
+        f"{tc['sampled_per_decode_step']:.0f} sampled tokens per decode step "
+        f"(row utilisation {100 * tc['row_utilisation']:.0f}%).",
         f"- flat sampling: {fc['calls']} call(s), {fc['rows_per_call']:.0f} rows/call, "
-        f"{fc['decode_steps_per_call']:.1f} decode steps/call, "
-        f"{fc['ms_per_decode_step']:.1f} ms per decode step, "
-        f"{fc['sampled_per_decode_step']:.0f} sampled tokens per decode step, "
-        f"row utilisation {100 * fc['row_utilisation']:.0f}%, "
-        f"pre-fill {100 * fc['prefill_share']:.0f}% of forward tokens.",
-        f"- {100 * gen_share:.0f}% of the search's wall time is inside policy.sample; the rest "
-        "is the driver's bookkeeping (attach, verify, backup, frontier scan).",
-        f"- lock-step tail: trees take {fmt_pm(iters)} iterations but the batch runs "
-        f"{max(iters, default=0)} calls, so on average a call carries {100 * occupancy:.0f}% of "
-        "the trees; the last calls decode few rows at the same per-step cost.",
-        "- every 8-token chunk is a separate call that re-pre-fills the node's whole prefix "
-        "(no KV cache kept across calls), and a call decodes until its longest row stops, so "
-        "rows that hit EOS early idle; flat sampling pays one pre-fill per problem and one "
-        "64-step decode loop for all rows.",
+        f"{fc['decode_steps_per_call']:.1f} decode steps/call "
+        f"= {fc['ms_per_decode_step']:.1f} ms per decode step, "
+        f"{fc['sampled_per_decode_step']:.0f} sampled tokens per decode step "
+        f"(row utilisation {100 * fc['row_utilisation']:.0f}%).",
+        "- against the tree search: every 8-token chunk is its own call that pre-fills the "
+        "node's whole prefix again (no KV cache survives a call): pre-fill is "
+        f"{100 * tc['prefill_share']:.0f}% of its forward tokens vs "
+        f"{100 * fc['prefill_share']:.0f}% for flat; fewer rows per call "
+        f"({tc['rows_per_call']:.0f} vs {fc['rows_per_call']:.0f}) amortise the fixed "
+        "per-forward cost less; the lock-step tail (trees take "
+        f"{fmt_pm(iters)} iterations, the batch runs {max(iters, default=0)} calls, so a call "
+        f"carries {100 * occupancy:.0f}% of the trees on average); driver bookkeeping "
+        f"(attach, verify, backup, frontier scan) is {100 * (1 - gen_share):.0f}% of its wall "
+        "time.",
+        "- against flat sampling: one call decodes until its LONGEST row stops, so rows that "
+        f"hit EOS early idle (utilisation {100 * fc['row_utilisation']:.0f}% vs "
+        f"{100 * tc['row_utilisation']:.0f}% within 8-token chunks), and late decode steps "
+        "attend over longer caches for all rows.",
+        f"- ratio {ratio:.2f}x: {'meets' if ratio >= 0.8 else 'misses'} the 0.8x goal. CPU "
+        "timings on a shared machine are noisy: see the load average above; each side is the "
+        "best of --repeats runs with identical tokens.",
     ]
-    verdict = "meets" if ratio >= 0.8 else "misses"
-    lines.append(f"- ratio {ratio:.2f}x {verdict} the 0.8x goal.")
     return "\n".join(lines)
 
 
@@ -384,6 +390,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--cache-dir", default=None,
         help="tiny-reasoner cache dir (default $DSLIB_CACHE; --quick-model: a temp dir)",
     )
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="throughput: best of this many timed runs (default 2; quick 1)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -391,6 +399,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.problems = min(args.problems, 4)
     if args.trajectories is None:
         args.trajectories = 2 if args.quick else SearchConfig.tiny().n_trajectories
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 2
     if args.unbatched is None:
         args.unbatched = 1 if args.quick else 4
     return args
@@ -414,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(args.seed)
 
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     reasoner = load_reasoner(args)
     tokenizer = reasoner.load_tokenizer()
     policy = LoggedPolicy(reasoner.load_policy(args.seed))
@@ -476,14 +487,35 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         r["flat_same_budget"] = f"{r['flat_same_budget_solved']} (k={kv})"
     rows = [flat] + [trees[key] for key, _, _ in VARIANTS]
 
-    # 3. throughput: the batched default search vs the flat call, plus trees one at a time
-    tree_rate, flat_rate = trees["global"]["tokens_per_s"], flat["tokens_per_s"]
+    # 3. throughput: the batched default search vs the flat call (best of --repeats, the same
+    #    seeds so every repeat samples identical tokens), plus trees searched one at a time
+    best_tree = (trees["global"]["wall_s"], trees["global"]["calls"])
+    best_flat = (flat_wall, flat["calls"])
+    for _ in range(args.repeats - 1):
+        seed_everything(args.seed, policy)
+        policy.take()
+        t0 = time.perf_counter()
+        search.run(items, policy, verifier, configs["global"])
+        wall = time.perf_counter() - t0
+        best_tree = min(best_tree, (wall, call_summary(policy.take())), key=lambda x: x[0])
+        seed_everything(args.seed, policy)
+        policy.sample(prompts, n=1, max_new_tokens=FLAT_MAX_NEW_TOKENS)  # the pilot, untimed
+        policy.take()
+        t0 = time.perf_counter()
+        policy.sample(prompts, n=k, max_new_tokens=FLAT_MAX_NEW_TOKENS)
+        wall = time.perf_counter() - t0
+        best_flat = min(best_flat, (wall, call_summary(policy.take())), key=lambda x: x[0])
+    tree_tokens = sum(trees["global"]["sampled_tokens"])
+    flat_total = sum(flat["sampled_tokens"])
+    tree_rate = tree_tokens / max(best_tree[0], 1e-9)
+    flat_rate = flat_total / max(best_flat[0], 1e-9)
     ratio = tree_rate / max(flat_rate, 1e-9)
     unbatched = None
     if args.unbatched > 0:
         unbatched = unbatched_rate(
             items[: args.unbatched], policy, verifier, configs["global"], args.seed
         )
+    load_end = os.getloadavg()[0]
 
     flat_tokens = statistics.fmean(flat["sampled_tokens"])
     print(
@@ -502,18 +534,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "that row's tokens/tree; time/tree for flat = call wall time / problems.\n"
     )
     print("## Throughput (sampled tokens per second, same backend, model and problems)\n")
+    print(
+        f"load average (1 min) {load_start:.1f} at start, {load_end:.1f} at end, on "
+        f"{os.cpu_count()} CPUs; torch threads {args.threads}; best of {args.repeats}\n"
+    )
     print("| run | sampled tokens | wall (s) | tokens/s |\n|---|---|---|---|")
-    tg = trees["global"]
     print(f"| tree search (c), {len(items)} trees in one search.run | "
-          f"{sum(tg['sampled_tokens'])} | {tg['wall_s']:.2f} | {tree_rate:.0f} |")
+          f"{tree_tokens} | {best_tree[0]:.2f} | {tree_rate:.0f} |")
     print(f"| flat sampling, one call n={k} x {len(items)} prompts | "
-          f"{sum(flat['sampled_tokens'])} | {flat['wall_s']:.2f} | {flat_rate:.0f} |")
+          f"{flat_total} | {best_flat[0]:.2f} | {flat_rate:.0f} |")
     if unbatched is not None:
-        print(f"| tree search (c), {unbatched['problems']} tree(s) one search.run each | "
+        print(f"| tree search (c), {unbatched['problems']} tree(s), one search.run each | "
               f"{unbatched['sampled_tokens']} | {unbatched['wall_s']:.2f} | "
               f"{unbatched['tokens_per_s']:.0f} |")
     print(f"\nratio tree/flat = {ratio:.2f}x (goal >= 0.8x)\n")
-    note = throughput_note(tg, flat, ratio)
+    note = throughput_note(
+        {"calls": best_tree[1], "wall_s": best_tree[0],
+         "iterations": trees["global"]["iterations"]},
+        {"calls": best_flat[1], "wall_s": best_flat[0]},
+        ratio,
+    )
     print(note)
     total = time.perf_counter() - t_start
     print(f"\ntotal {total:.1f} s")
@@ -527,8 +567,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "budget": {"tokens_per_problem": budget, "pilot_mean_length": pilot_len, "k": k,
                    "flat_tokens_per_problem": flat_tokens, "mean_response_length": mean_len},
         "rows": rows,
-        "throughput": {"tree_tokens_per_s": tree_rate, "flat_tokens_per_s": flat_rate,
-                       "ratio": ratio, "unbatched": unbatched, "note": note},
+        "throughput": {
+            "tree_tokens_per_s": tree_rate, "flat_tokens_per_s": flat_rate, "ratio": ratio,
+            "tree_wall_s": best_tree[0], "flat_wall_s": best_flat[0],
+            "tree_calls": best_tree[1], "flat_calls": best_flat[1], "repeats": args.repeats,
+            "unbatched": unbatched, "load_average": [load_start, load_end], "note": note,
+        },
         "total_s": total,
     }
     if args.json:

@@ -33,7 +33,7 @@ def test_bench_search_quick(quick_reasoner, tmp_path):
     out = tmp_path / "bench.json"
     cmd = [
         sys.executable, str(ROOT / "reproduce" / "bench_search.py"), "--quick", "--quick-model",
-        "--cache-dir", str(quick_reasoner.path.parent), "--json", str(out),
+        "--cache-dir", str(quick_reasoner.path.parent), "--json", str(out), "--threads", "1",
     ]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     proc = subprocess.run(

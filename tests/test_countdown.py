@@ -57,7 +57,7 @@ def test_generated_problems_are_valid(pools: dict[int, list[Problem]], n: int) -
             assert a >= b >= 1
             assert APPLY[op](a, b) == r
             assert isinstance(r, int) and 0 < r <= cd.MAX_INTERMEDIATE
-            assert not (op == "/" and b == 1)  # *1 is allowed by default
+            assert not (op in "*/" and b == 1)
         assert p.steps[-1][3] == p.target
         assert verify(p, f"\\boxed{{{p.expression}}}") == Verdict(True, p.expression, "ok")
         assert verify(p, solution_text(p)).reason == "ok"
@@ -331,9 +331,9 @@ def test_verify_never_raises_on_expression_like_text(text: str) -> None:
     assert verdict.reason in REASONS
 
 
-def test_times_one_can_be_switched_off():
-    with_one = cd.generate(3, 300, seed=4)
-    without = cd.generate(3, 300, seed=4, allow_times_one=False)
+def test_times_one_can_be_switched_on():
+    with_one = cd.generate(3, 300, seed=4, allow_times_one=True)
+    without = cd.generate(3, 300, seed=4)
     assert any(op == "*" and b == 1 for p in with_one for _, op, b, _ in p.steps)
     assert not any(op == "*" and b == 1 for p in without for _, op, b, _ in p.steps)
-    assert len(cd.all_problems(3, allow_times_one=False)) < len(cd.all_problems(3))
+    assert len(cd.all_problems(3)) < len(cd.all_problems(3, allow_times_one=True))

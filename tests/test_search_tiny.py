@@ -59,6 +59,16 @@ class FormatVerifier:
         return Verdict(ok, v.extracted, "ok" if ok else (v.reason if not v.correct else "wrong"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: a ~1M-parameter model gains nothing from two, and two threads spin
+    badly when the 2-core machine is shared (measured: 0.4 s -> 55 s per search)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def setup(quick_reasoner) -> tuple[Any, list[Prompted]]:
     tokenizer = quick_reasoner.load_tokenizer()

@@ -73,8 +73,7 @@ class HFPolicy:
     @classmethod
     def from_pretrained(cls, path: str | Path, seed: int = 0, **kwargs: Any) -> HFPolicy:
         """Load a checkpoint directory (model + tokenizer ids from its config)."""
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-        model.eval()
+        model = load_causal_lm(path)
         eos = model.generation_config.eos_token_id
         if isinstance(eos, list):
             eos = eos[0]
@@ -218,6 +217,20 @@ class HFPolicy:
             sorted_p = sorted_p.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+
+
+def load_causal_lm(path: str | Path) -> PreTrainedModel:
+    """Load a checkpoint in fp32, eval mode, without transformers' per-tensor progress bar."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+    return model.eval()
 
 
 def sequence_logprobs(

@@ -31,6 +31,10 @@ n_problems = 100   # held-out problems per difficulty in the table
 n_samples = 8      # samples per problem (temperature 1.0, as in training)
 
 # %%
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bars are fine
+
 import matplotlib.pyplot as plt
 
 from dslib import tiny
