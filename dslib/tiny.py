@@ -269,7 +269,7 @@ def sft(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if hasattr(bar, "set_postfix") and len(losses) % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / 50:.3f}")
     model.eval()

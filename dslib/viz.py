@@ -316,8 +316,7 @@ def draw_tree(
             )
 
     xs = [p[0] for p in pos.values()]
-    pad = 0.8
-    ax.set_xlim(min(xs) - pad, max(xs) + pad)
+    ax.set_xlim(min(xs) - 0.8, max(xs) + (1.4 if show_labels else 0.8))
     ax.set_ylim(-depth - (0.7 if show_text else 0.5), 0.5)
     ax.set_xticks([])
     ax.set_yticks([-d for d in range(depth + 1)], [str(d) for d in range(depth + 1)])
@@ -405,6 +404,7 @@ def plot_frontier_terms(
     ax: Any = None,
     *,
     annotate: bool = True,
+    decode: Callable[[list[int]], str] | None = None,
 ) -> Any:
     """Horizontal stacked bars of the F(s) terms (v4 Eq. 7) for the ``top`` frontier candidates.
 
@@ -412,7 +412,8 @@ def plot_frontier_terms(
     ``frontier.select``), the winner on top and marked ``s*``. Positive terms stack to the
     right of 0, negative ones to the left; a black tick marks the total F(s), written at the
     right when ``annotate``. Accepts a ``Tree`` or a ``to_dict()`` snapshot (see
-    ``tree_from_dict``: no entropy term then).
+    ``tree_from_dict``: no entropy term then). Rows are named by node id, or by
+    ``decode(node.token_ids)`` when given.
     """
     import matplotlib.pyplot as plt
 
@@ -447,7 +448,8 @@ def plot_frontier_terms(
     ticks = []
     for node, _ in rows:
         star = "  s* →" if best is not None and node is best else ""
-        ticks.append(f"{star} #{node.id} d={node.depth} Q(par)={node.parent.q:+.2f}")
+        name = _short(decode(list(node.token_ids)), 12) if decode is not None else f"#{node.id}"
+        ticks.append(f"{star} {name} d={node.depth} Q(par)={node.parent.q:+.2f}")
     ax.set_yticks(ys, ticks, fontsize=8)
     lo = min(min(totals), min(sum(min(getattr(t, k), 0) for k in used) for _, t in rows), 0.0)
     hi = max(max(totals), max(sum(max(getattr(t, k), 0) for k in used) for _, t in rows), 0.0)
@@ -495,11 +497,14 @@ def plot_q_before_after(
     """Grouped bars of q along one root-to-leaf path before and after a backup (v4 Eq. 3-5).
 
     ``before`` / ``after``: two ``to_dict()`` snapshots (or Trees) of the same tree, or two
-    equal-length lists of numbers. ``path``: node ids (or a leaf node / id, meaning its path
-    root..leaf); default: the nodes whose value or visits changed between the snapshots.
+    equal-length lists of numbers. Bars are labelled by depth and node id, or by the node's
+    ``text`` when the snapshot has one (``to_dict(decode=...)``). ``path``: node ids (or a
+    leaf node / id, meaning its path root..leaf); default: the nodes whose value or visits
+    changed between the snapshots.
     ``quantity``: "value" (the accumulated q(s) that Eq. 5 updates) or "q" (Q = q/N).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     if quantity not in ("value", "q"):
         raise ValueError(f"quantity must be 'value' or 'q', got {quantity!r}")
@@ -521,7 +526,8 @@ def plot_q_before_after(
         nb = [rb.get(i, zero).visits for i in ids]
         na = [ra[i].visits for i in ids]
         names = [
-            f"d={ra[i].depth}\n#{i}" + ("\nroot" if ra[i].parent is None else "")
+            f"d={ra[i].depth}\n"
+            + ("root" if ra[i].parent is None else (ra[i].text or f"#{i}"))
             for i in ids
         ]
     else:
@@ -550,7 +556,14 @@ def plot_q_before_after(
     ax.set_xticks(xs, names, fontsize=7)
     ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
     ax.set_ylabel("q(s) (accumulated)" if quantity == "value" else "Q(s) = q/N")
-    ax.legend(fontsize=7, loc="best")
+    handles = [Patch(facecolor="#bdbdbd", edgecolor="#606060", label=labels[0])]
+    if any(v > 0 for v in va):
+        handles.append(Patch(facecolor="#5e3c99", edgecolor="#303030", label=f"{labels[1]} (> 0)"))
+    if any(v < 0 for v in va):
+        handles.append(Patch(facecolor="#e66101", edgecolor="#303030", label=f"{labels[1]} (< 0)"))
+    if all(v == 0 for v in va):
+        handles.append(Patch(facecolor="#bdbdbd", edgecolor="#303030", label=f"{labels[1]} (= 0)"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
     if title is not None:
         ax.set_title(title, fontsize=10)
     for side in ("top", "right"):

@@ -40,10 +40,13 @@ How to read the table:
 
 The throughput section compares sampled tokens per second of the batched tree search (row c)
 with the flat call on the same backend, model and problems, and explains the gap from a
-per-call log (rows, decode steps, prefill tokens). ``--unbatched N`` also times N trees searched
-one at a time, to show what the lock-step batching buys.
+per-call log (rows, decode steps, pre-fill tokens) and a pre-fill probe (the logged calls re-issued
+with one new token). ``--unbatched N`` also times N trees searched one at a time, to show what
+the lock-step batching buys. Timings on a shared 2-core machine are noisy, and two torch threads
+slow down badly when other processes compete for the cores: the output prints the load average;
+``--threads 1`` is the robust choice there.
 
-Command (default tiny reasoner, ~32 hard problems; a few minutes on 2 CPU cores)::
+Command (default tiny reasoner, 32 hard problems; ~30 s on 2 idle cores, minutes on busy ones)::
 
     python reproduce/bench_search.py --json reproduce/results/bench_search.json
 
@@ -111,6 +114,10 @@ class CallRecord:
     """longest sampled segment: the decode loop's length"""
     sampled_tokens: int
     seconds: float
+    requests: list[list[int]] = field(default_factory=list, repr=False)
+    """the prefixes, kept to re-issue the call in the pre-fill probe"""
+    counts: list[int] = field(default_factory=list, repr=False)
+    max_new_tokens: int = 0
 
 
 @dataclass
@@ -143,6 +150,7 @@ class LoggedPolicy:
             padded_prefix_tokens=len(lens) * max(lens, default=0),
             decode_steps=max((len(s.token_ids) for s in segs), default=0),
             sampled_tokens=sum(len(s.token_ids) for s in segs), seconds=seconds,
+            requests=[list(p) for p in prefixes], counts=counts, max_new_tokens=max_new_tokens,
         ))
         return out
 
@@ -331,6 +339,12 @@ def throughput_note(tree: dict[str, Any], flat: dict[str, Any], ratio: float) ->
         f"carries {100 * occupancy:.0f}% of the trees on average); driver bookkeeping "
         f"(attach, verify, backup, frontier scan) is {100 * (1 - gen_share):.0f}% of its wall "
         "time.",
+        "- pre-fill probe (each call re-issued as logged and with max_new_tokens=1, back to "
+        "back): pre-fill + cache fan-out + one token take "
+        f"{100 * tree['probe']['share']:.0f}% of a tree-search call vs "
+        f"{100 * flat['probe']['share']:.0f}% of the flat call; with that part free (a KV "
+        "cache kept across calls, or vLLM prefix caching) the ratio would be about "
+        f"{ratio * (1 - flat['probe']['share']) / max(1e-9, 1 - tree['probe']['share']):.2f}x.",
         "- against flat sampling: one call decodes until its LONGEST row stops, so rows that "
         f"hit EOS early idle (utilisation {100 * fc['row_utilisation']:.0f}% vs "
         f"{100 * tc['row_utilisation']:.0f}% within 8-token chunks), and late decode steps "
@@ -340,6 +354,22 @@ def throughput_note(tree: dict[str, Any], flat: dict[str, Any], ratio: float) ->
         "best of --repeats runs with identical tokens.",
     ]
     return "\n".join(lines)
+
+
+def prefill_probe(policy: LoggedPolicy, calls: Sequence[CallRecord]) -> dict[str, float]:
+    """Re-issue each logged call twice, back to back: as logged and with ``max_new_tokens=1``.
+
+    The second costs pre-fill + cache fan-out + one sampled token; ``share`` is its time over
+    the first's (both under the same machine load).
+    """
+    one = full = 0.0
+    for c in calls:
+        t0 = time.perf_counter()
+        policy.policy.sample(c.requests, n=c.counts, max_new_tokens=c.max_new_tokens)
+        t1 = time.perf_counter()
+        policy.policy.sample(c.requests, n=c.counts, max_new_tokens=1)
+        full, one = full + t1 - t0, one + time.perf_counter() - t1
+    return {"prefill_seconds": one, "full_seconds": full, "share": one / max(full, 1e-9)}
 
 
 def unbatched_rate(
@@ -445,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     # 1. the tree-search variants, each one batched search.run over all problems
     trees: dict[str, dict[str, Any]] = {}
+    raw_calls: dict[str, list[CallRecord]] = {}
     configs: dict[str, SearchConfig] = {}
     for key, label, overrides in VARIANTS:
         cfg = dataclasses.replace(base, **overrides)
@@ -454,7 +485,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
         results = search.run(items, policy, verifier, cfg)
         wall = time.perf_counter() - t0
-        trees[key] = tree_row(key, label, results, wall, policy.take())
+        calls = policy.take()
+        raw_calls[key] = calls
+        trees[key] = tree_row(key, label, results, wall, calls)
         print(f"  {label}: {wall:.1f} s", flush=True)
 
     # 2. flat sampling at the default search's budget: pilot for the length, then ONE call
@@ -515,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         unbatched = unbatched_rate(
             items[: args.unbatched], policy, verifier, configs["global"], args.seed
         )
+    probe = {"tree": prefill_probe(policy, raw_calls["global"]),
+             "flat": prefill_probe(policy, flat_calls)}
     load_end = os.getloadavg()[0]
 
     flat_tokens = statistics.fmean(flat["sampled_tokens"])
@@ -550,8 +585,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"\nratio tree/flat = {ratio:.2f}x (goal >= 0.8x)\n")
     note = throughput_note(
         {"calls": best_tree[1], "wall_s": best_tree[0],
-         "iterations": trees["global"]["iterations"]},
-        {"calls": best_flat[1], "wall_s": best_flat[0]},
+         "iterations": trees["global"]["iterations"], "probe": probe["tree"]},
+        {"calls": best_flat[1], "wall_s": best_flat[0], "probe": probe["flat"]},
         ratio,
     )
     print(note)
@@ -571,7 +606,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "tree_tokens_per_s": tree_rate, "flat_tokens_per_s": flat_rate, "ratio": ratio,
             "tree_wall_s": best_tree[0], "flat_wall_s": best_flat[0],
             "tree_calls": best_tree[1], "flat_calls": best_flat[1], "repeats": args.repeats,
-            "unbatched": unbatched, "load_average": [load_start, load_end], "note": note,
+            "unbatched": unbatched, "prefill_probe": probe,
+            "load_average": [load_start, load_end], "note": note,
         },
         "total_s": total,
     }

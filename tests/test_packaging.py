@@ -1,4 +1,4 @@
-"""Packaging stays consistent: environment.yml mirrors pyproject.toml, CI calls the README command."""
+"""Packaging stays consistent: environment.yml mirrors pyproject.toml, CI runs the README one."""
 
 from __future__ import annotations
 

@@ -113,8 +113,8 @@ def test_default_reasoner_is_in_the_plateau_regime(tiny_reasoner):
 
 
 def test_difficulty_table_is_reproducible(quick_reasoner):
-    a = tiny.difficulty_table(quick_reasoner, n_problems=6, n_samples=2, progress=False)
-    b = tiny.difficulty_table(quick_reasoner, n_problems=6, n_samples=2, progress=False)
+    a = tiny.difficulty_table(quick_reasoner, n_problems=6, n_samples=4, progress=False)
+    b = tiny.difficulty_table(quick_reasoner, n_problems=6, n_samples=4, progress=False)
     assert a == b
     assert "| numbers |" in tiny.format_table(a)
 

@@ -37,8 +37,12 @@ c = 2.0            # UCT exploration constant (lambda = 2.0 in the paper, App. A
 
 # %%
 import random
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
 import matplotlib.pyplot as plt
+import torch
 from transformers.utils import logging as hf_logging
 
 from dslib import backup, search, tiny, uct, viz
@@ -48,6 +52,7 @@ from dslib.tasks.base import TokenVerifier, prompt_all
 from dslib.tree import Tree
 
 hf_logging.disable_progress_bar()  # quieter checkpoint loading
+torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one avoids contention
 
 # %% [markdown]
 # ## 1. The UCT score
@@ -71,6 +76,14 @@ hf_logging.disable_progress_bar()  # quieter checkpoint loading
 # does this for us, here we do it by hand.
 
 # %%
+NAMES = ["x", "a", "b", "d", "a1", "a2", "b1"]
+
+
+def name_of(ids):
+    """Hand-built nodes hold one token, the index of their name (for the drawings)."""
+    return NAMES[ids[0]]
+
+
 tree = Tree(prompt_ids=[0])
 a, b, d = (tree.add_child(tree.root, [i]) for i in (1, 2, 3))
 for child in (a, b, d):
@@ -106,7 +119,8 @@ print("softmax picks among identical siblings:",
 # Suppose we walked into `a`, expanded it, and one of its children `a1` is a **wrong** answer.
 # Its score r = −1 is backed up along the path root → a → a1 (v4 Eq. 3):
 #
-# $$q(s_i) \leftarrow q(s_i) + \gamma(i, l)\, r, \qquad \gamma(i,l) = \max\!\left(\frac{i}{l},\ \gamma_{\min}\right),\ \gamma_{\min}=0.1$$
+# $$q(s_i) \leftarrow q(s_i) + \gamma(i, l)\, r,
+# \qquad \gamma(i,l) = \max\!\left(\frac{i}{l},\ \gamma_{\min}\right),\ \gamma_{\min}=0.1$$
 #
 # where i is the node's index on the path and l the terminal's: nodes close to the answer get
 # more of the blame (or credit). The released code uses depth k and leaf depth L with an
@@ -120,17 +134,18 @@ a1 = tree.add_child(a, [4], terminal=True)
 a1.score, a1.outcome = -1.0, "wrong"
 a2 = tree.add_child(a, [5])
 a2.visits = 1
-before = tree.to_dict()
+before = tree.to_dict(decode=name_of)
 backup.backup(a1, a1.score, gamma_min=0.1, mode="code")
 a1.backed_up = True
-after = tree.to_dict()
+after = tree.to_dict(decode=name_of)
 print("gamma (code) for depths 0, 1, 2 with L=2:",
       [round(backup.gamma(k, 2, 0.1, "code"), 3) for k in range(3)])
 print("gamma (paper):                          ",
       [round(backup.gamma(k, 2, 0.1, "paper"), 3) for k in range(3)])
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
-viz.draw_tree(tree, ax1, highlight=a1, title="after backing up the wrong answer a1")
+viz.draw_tree(tree, ax1, highlight=a1, decode=name_of,
+              title="after backing up the wrong answer a1")
 viz.plot_q_before_after(before, after, ax=ax2, title="q on the path root → a → a1")
 fig.tight_layout()
 plt.show()
