@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from dslib.tasks import countdown
-from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids
+from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids, prompt_all
 
 #: bump when the build code changes in a way that changes the checkpoint
 BUILD_VERSION = 1
@@ -120,6 +120,16 @@ class TinyReasoner:
         from dslib.policy.hf import HFPolicy
 
         return HFPolicy.from_pretrained(self.path, seed=seed)
+
+    def prompted(self, level: int, split: str, count: int | None = None) -> list[Prompted]:
+        """Problems of one level/split with their chat prompt ids, ready for ``search.run``."""
+        return prompt_all(
+            self.load_tokenizer(), self.problems(level, split, count), countdown.prompt_text
+        )
+
+    def verifier(self) -> TokenVerifier:
+        """The countdown verifier on token ids (what ``search.run`` and ``evaluate`` take)."""
+        return TokenVerifier(self.load_tokenizer(), countdown.verify)
 
     def problems(self, level: int, split: str, count: int | None = None) -> list[Any]:
         """Problems of one level from one split ("sft", "rl" or "test"), deterministic."""

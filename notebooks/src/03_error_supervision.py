@@ -42,7 +42,6 @@ from transformers.utils import logging as hf_logging
 from dslib import backup, search, supervision, tiny, viz
 from dslib.config import SearchConfig
 from dslib.tasks import countdown
-from dslib.tasks.base import TokenVerifier, prompt_all
 from dslib.tree import Tree
 
 hf_logging.disable_progress_bar()  # quieter checkpoint loading
@@ -225,8 +224,8 @@ plt.show()
 # %%
 reasoner = tiny.build()
 tokenizer = reasoner.load_tokenizer()
-verifier = TokenVerifier(tokenizer, countdown.verify)
-items = prompt_all(tokenizer, reasoner.problems(level, "rl", n_problems), countdown.prompt_text)
+verifier = reasoner.verifier()
+items = reasoner.prompted(level, "rl", n_problems)
 
 
 def run(**overrides):
