@@ -1,5 +1,6 @@
 # One command per job, each works on a fresh machine: it creates .venv and installs what it needs.
-#   make demo   the main job: build the tiny countdown reasoner on the CPU and print its table
+#   make demo   the main job: build the tiny countdown reasoner on the CPU, train it with
+#               DeepSearch and with the flat GRPO baseline, print the comparison
 #   make test   unit tests, then the notebooks
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,8 +24,12 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+RUNS ?= runs
 demo: $(STAMP)
 	$(PY) -m dslib.tiny
+	$(PY) -m dslib train --preset tiny --mode deepsearch --runs $(RUNS) --name demo-deepsearch --overwrite
+	$(PY) -m dslib train --preset tiny --mode grpo --runs $(RUNS) --name demo-grpo --overwrite
+	$(PY) -m dslib compare $(RUNS)/demo-deepsearch $(RUNS)/demo-grpo --plot $(RUNS)/demo-compare.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -33,7 +33,9 @@ Cost accounting per tree (``SearchStats``):
 | field                      | meaning                                                          |
 |----------------------------|------------------------------------------------------------------|
 | ``sampled_tokens``         | sum of the chunk lengths of every generated node                 |
-| ``forward_tokens``         | per request: prefix once + sampled tokens (shared-prefix backend) |
+| ``forward_tokens``         | per request: prefix once + sampled tokens (shared-prefix backend; |
+|                            | a backend that also caches across calls, as ``HFPolicy`` does,   |
+|                            | computes fewer: its ``counters`` say how many)                   |
 | ``forward_tokens_no_reuse``| per request: n x prefix + sampled (official code: every copy is   |
 |                            | re-prefilled, prefix cache flushed after each call, §3.9)         |
 | ``time_s``                 | share of each batched call's wall time, split in proportion to the|
@@ -326,6 +328,10 @@ def run(
     """
     problems = list(problems)
     rng = random.Random(cfg.seed)
+    # a backend's cross-call prefix cache (HFPolicy) holds this search's nodes only
+    clear_cache = getattr(policy, "clear_prefix_cache", None)
+    if callable(clear_cache):
+        clear_cache()
     trees = [Tree(_prompt_ids(p)) for p in problems]
     stats = [SearchStats() for _ in problems]
     bar = _progress_bar(len(problems) * cfg.n_trajectories) if progress else None
@@ -378,6 +384,8 @@ def run(
             bar.update(sum(len(t.recorded) for t in trees) - recorded_before)
     if bar is not None:
         bar.close()
+    if callable(clear_cache):
+        clear_cache()
 
     results = []
     for problem, tree, st in zip(problems, trees, stats, strict=True):

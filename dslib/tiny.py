@@ -106,6 +106,30 @@ class TinyReasoner:
     config: TinyConfig
     info: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dir(cls, path: str | Path) -> TinyReasoner:
+        """A built reasoner (or a trained checkpoint of one) from its directory.
+
+        The config comes from ``build_info.json`` when present (so the problem splits match
+        the build), else the default :class:`TinyConfig`.
+        """
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
+        info_file = path / "build_info.json"
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        data = info.get("config")
+        cfg = TinyConfig()
+        if data:
+            known = {f.name for f in dataclasses.fields(TinyConfig)}
+            fixed = {
+                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list) else v
+                for k, v in data.items() if k in known
+            }
+            cfg = dataclasses.replace(cfg, **fixed)
+        return cls(path, cfg, info)
+
     def load_model(self) -> Any:
         from dslib.policy.hf import load_causal_lm
 
@@ -436,6 +460,24 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
+def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
+    """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new config (unknown fields raise)."""
+    names = {f.name: f for f in dataclasses.fields(cfg)}
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in names:
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD in {sorted(names)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, list):  # tuples in the dataclass; JSON gives lists
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        changes[name] = value
+    return dataclasses.replace(cfg, **changes)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m dslib.tiny [--force] [--sft-steps N]``: build or reuse, print the table."""
     import argparse
@@ -444,8 +486,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     ap.add_argument("--sft-steps", type=int, default=None)
     ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override any TinyConfig field (value parsed as JSON, else a string)",
+    )
     args = ap.parse_args(argv)
-    cfg = TinyConfig()
+    cfg = override(TinyConfig(), args.set)
     if args.sft_steps is not None:
         cfg = dataclasses.replace(cfg, sft_steps=args.sft_steps)
     if args.layers is not None:

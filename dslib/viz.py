@@ -583,3 +583,64 @@ def node_table(tree: Tree | dict[str, Any], ids: Iterable[int] | None = None) ->
             + (r.outcome or ("terminal" if r.terminal else "-"))
         )
     return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def plot_training(
+    history: Sequence[dict[str, Any]],
+    title: str = "",
+    others: dict[str, Sequence[dict[str, Any]]] | None = None,
+    smooth: int = 10,
+) -> Any:
+    """Training curves of one run (``metrics.jsonl`` rows), optionally with other runs overlaid.
+
+    Panels: trajectory reward (moving average over ``smooth`` steps), share of groups whose
+    samples all had the same outcome (all correct or all wrong: no gradient for flat GRPO; a
+    tree's node values still give one), held-out pass@1 per evaluation set (colour = set,
+    line style = run). ``others`` maps a label to another run's rows, e.g. ``{"grpo": rows}``.
+    """
+    import matplotlib.pyplot as plt
+
+    runs = {title or "run": list(history), **{k: list(v) for k, v in (others or {}).items()}}
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    set_colours: dict[str, str] = {}
+    for r, (label, rows) in enumerate(runs.items()):
+        style = styles[r % len(styles)]
+        train = [row for row in rows if row.get("kind") == "train"]
+        steps = [row["step"] for row in train]
+        if train:
+            for ax, key in ((axes[0], "reward"), (axes[1], "zero_signal_share")):
+                ys = [row[key] for row in train]
+                ax.plot(steps, _moving_average(ys, smooth), style, color=f"C{r}", label=label)
+        evals = [row for row in rows if row.get("kind") == "eval"]
+        keys = {k for row in evals for k in row if k.endswith("/pass@1")}
+        for name in sorted(k[: -len("/pass@1")] for k in keys):
+            colour = set_colours.setdefault(name, f"C{len(set_colours) + 2}")
+            pts = [(row["step"], row[f"{name}/pass@1"]) for row in evals if f"{name}/pass@1" in row]
+            axes[2].plot(*zip(*pts), style, color=colour, marker="o", ms=3,
+                         label=f"{name} ({label})")
+    axes[0].set(title=f"trajectory reward (mean score, {smooth}-step average)", xlabel="step")
+    axes[1].set(title="groups with one outcome only", xlabel="step", ylim=(-0.02, 1.02))
+    axes[2].set(title="held-out pass@1", xlabel="step")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over up to ``window`` values (the first points average what exists)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out

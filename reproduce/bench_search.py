@@ -32,9 +32,12 @@ How to read the table:
   (flat: ceil(length / step_tokens) and the response's mean NLL), Table 3's columns;
 - ``iter/tree``, ``tokens/tree``, ``time/tree``: mean +- sd over trees (time: the driver's
   ``SearchStats.time_s``, each batched call's wall time split by forward tokens);
-- ``fwd/tok``: forward tokens per sampled token. "shared" = this backend, which pre-fills each
-  distinct prefix once per call; "re-prefill" = the official code, which re-prefills every one
-  of the n copies (§3.9: SGLang's prefix cache is flushed after every call);
+- ``fwd/tok``: forward tokens per sampled token. "cached" = what this backend ran, measured by
+  its counters (``HFPolicy`` keeps a node's KV cache from the call that sampled it to the call
+  that expands it, so only the uncached tail is pre-filled); "shared" = a backend that pre-fills
+  each distinct prefix once per call but keeps nothing across calls; "re-prefill" = the
+  official code, which re-prefills every one of the n copies (§3.9: SGLang's prefix cache is
+  flushed after every call);
 - ``exh.``: share of trees that stopped before ``--trajectories`` (empty frontier / cap);
 - ``flat@B_v``: problems solved by flat sampling at that row's own budget.
 
@@ -118,6 +121,9 @@ class CallRecord:
     """the prefixes, kept to re-issue the call in the pre-fill probe"""
     counts: list[int] = field(default_factory=list, repr=False)
     max_new_tokens: int = 0
+    computed_prefix_tokens: int | None = None
+    """prefix tokens the backend actually ran through the model (its counters; None if it
+    has none): below ``prefix_tokens`` when its cross-call prefix cache hit"""
 
 
 @dataclass
@@ -140,9 +146,12 @@ class LoggedPolicy:
         top_p: float = 1.0,
     ) -> list[list[Segment]]:
         counts = per_prefix_counts(prefixes, n)
+        counters = getattr(self.policy, "counters", None)
+        before = counters["prefill_tokens"] if counters else None
         t0 = time.perf_counter()
         out = self.policy.sample(prefixes, n, max_new_tokens, temperature=temperature, top_p=top_p)
         seconds = time.perf_counter() - t0
+        computed = counters["prefill_tokens"] - before if counters else None
         lens = [len(p) for p, k in zip(prefixes, counts) if k > 0]
         segs = [s for group in out for s in group]
         self.calls.append(CallRecord(
@@ -151,6 +160,7 @@ class LoggedPolicy:
             decode_steps=max((len(s.token_ids) for s in segs), default=0),
             sampled_tokens=sum(len(s.token_ids) for s in segs), seconds=seconds,
             requests=[list(p) for p in prefixes], counts=counts, max_new_tokens=max_new_tokens,
+            computed_prefix_tokens=computed,
         ))
         return out
 
@@ -183,9 +193,14 @@ def call_summary(calls: Sequence[CallRecord]) -> dict[str, float]:
         "ms_per_decode_step": 1000 * seconds / max(1, steps),
         "sampled_per_decode_step": sampled / max(1, steps),
         "row_utilisation": sampled / max(1, row_steps),
+        "prefix_tokens": sum(c.prefix_tokens for c in calls),
         "prefill_share": sum(c.prefix_tokens for c in calls)
         / max(1, sum(c.prefix_tokens for c in calls) + sampled),
         "padded_prefill_tokens": sum(c.padded_prefix_tokens for c in calls),
+        "computed_prefix_tokens": sum(
+            c.prefix_tokens if c.computed_prefix_tokens is None else c.computed_prefix_tokens
+            for c in calls
+        ),
     }
 
 
@@ -242,6 +257,8 @@ def tree_row(
         "fwd_per_sampled": sum(s.forward_tokens for s in stats) / max(1, sampled),
         "fwd_per_sampled_no_reuse": sum(s.forward_tokens_no_reuse for s in stats)
         / max(1, sampled),
+        "fwd_per_sampled_backend": (call_summary(calls)["computed_prefix_tokens"] + sampled)
+        / max(1, sampled),
         "exhausted": sum(r.exhausted for r in results) / max(1, len(results)),
         "wall_s": wall_s,
         "tokens_per_s": sampled / max(wall_s, 1e-9),
@@ -281,6 +298,8 @@ def flat_row(
         "time_s": [wall_s / max(1, len(items))] * len(items),
         "fwd_per_sampled": (prompts + sampled) / max(1, sampled),
         "fwd_per_sampled_no_reuse": (k * prompts + sampled) / max(1, sampled),
+        "fwd_per_sampled_backend": (call_summary(calls)["computed_prefix_tokens"] + sampled)
+        / max(1, sampled),
         "exhausted": 0.0,
         "wall_s": wall_s,
         "tokens_per_s": sampled / max(wall_s, 1e-9),
@@ -291,9 +310,9 @@ def flat_row(
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        "| method | solved | reward | depth | entropy | iter/tree | tokens/tree | fwd/tok shared "
-        "| fwd/tok re-prefill | time/tree (s) | exh. | flat@B_v |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| method | solved | reward | depth | entropy | iter/tree | tokens/tree | fwd/tok cached "
+        "| fwd/tok shared | fwd/tok re-prefill | time/tree (s) | exh. | flat@B_v |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -301,7 +320,8 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['name']} | {r['solved']}/{r['problems']} ({r['solved_pct']:.0f}%) "
             f"| {r['mean_reward']:+.2f} | {r['depth']:.1f} | {r['entropy']:.2f} | {iters} "
-            f"| {fmt_pm(r['sampled_tokens'], 0)} | {r['fwd_per_sampled']:.2f} "
+            f"| {fmt_pm(r['sampled_tokens'], 0)} | {r['fwd_per_sampled_backend']:.2f} "
+            f"| {r['fwd_per_sampled']:.2f} "
             f"| {r['fwd_per_sampled_no_reuse']:.2f} | {fmt_pm(r['time_s'], 2)} "
             f"| {100 * r['exhausted']:.0f}% | {r['flat_same_budget']} |"
         )
@@ -329,10 +349,11 @@ def throughput_note(tree: dict[str, Any], flat: dict[str, Any], ratio: float) ->
         f"= {fc['ms_per_decode_step']:.1f} ms per decode step, "
         f"{fc['sampled_per_decode_step']:.0f} sampled tokens per decode step "
         f"(row utilisation {100 * fc['row_utilisation']:.0f}%).",
-        "- against the tree search: every 8-token chunk is its own call that pre-fills the "
-        "node's whole prefix again (no KV cache survives a call): pre-fill is "
-        f"{100 * tc['prefill_share']:.0f}% of its forward tokens vs "
-        f"{100 * fc['prefill_share']:.0f}% for flat; fewer rows per call "
+        "- against the tree search: every 8-token chunk is its own call; the backend's prefix "
+        "cache spares re-computing the node's prefix (computed pre-fill "
+        f"{tc['computed_prefix_tokens']} of {tc['prefix_tokens']} prefix tokens, "
+        f"{100 * tc['prefill_share']:.0f}% of forward tokens without the cache vs "
+        f"{100 * fc['prefill_share']:.0f}% for flat), but fewer rows per call "
         f"({tc['rows_per_call']:.0f} vs {fc['rows_per_call']:.0f}) amortise the fixed "
         "per-forward cost less; the lock-step tail (trees take "
         f"{fmt_pm(iters)} iterations, the batch runs {max(iters, default=0)} calls, so a call "
@@ -340,11 +361,9 @@ def throughput_note(tree: dict[str, Any], flat: dict[str, Any], ratio: float) ->
         f"(attach, verify, backup, frontier scan) is {100 * (1 - gen_share):.0f}% of its wall "
         "time.",
         "- pre-fill probe (each call re-issued as logged and with max_new_tokens=1, back to "
-        "back): pre-fill + cache fan-out + one token take "
+        "back, prefix cache off): pre-fill + cache fan-out + one token take "
         f"{100 * tree['probe']['share']:.0f}% of a tree-search call vs "
-        f"{100 * flat['probe']['share']:.0f}% of the flat call; with that part free (a KV "
-        "cache kept across calls, or vLLM prefix caching) the ratio would be about "
-        f"{ratio * (1 - flat['probe']['share']) / max(1e-9, 1 - tree['probe']['share']):.2f}x.",
+        f"{100 * flat['probe']['share']:.0f}% of the flat call.",
         "- against flat sampling: one call decodes until its LONGEST row stops, so rows that "
         f"hit EOS early idle (utilisation {100 * fc['row_utilisation']:.0f}% vs "
         f"{100 * tc['row_utilisation']:.0f}% within 8-token chunks), and late decode steps "
@@ -362,13 +381,22 @@ def prefill_probe(policy: LoggedPolicy, calls: Sequence[CallRecord]) -> dict[str
     The second costs pre-fill + cache fan-out + one sampled token; ``share`` is its time over
     the first's (both under the same machine load).
     """
+    inner = policy.policy
+    budget = getattr(inner, "prefix_cache_tokens", 0)
+    if budget:  # re-issued calls out of order would hit or miss the cache arbitrarily
+        inner.clear_prefix_cache()
+        inner.prefix_cache_tokens = 0
     one = full = 0.0
-    for c in calls:
-        t0 = time.perf_counter()
-        policy.policy.sample(c.requests, n=c.counts, max_new_tokens=c.max_new_tokens)
-        t1 = time.perf_counter()
-        policy.policy.sample(c.requests, n=c.counts, max_new_tokens=1)
-        full, one = full + t1 - t0, one + time.perf_counter() - t1
+    try:
+        for c in calls:
+            t0 = time.perf_counter()
+            inner.sample(c.requests, n=c.counts, max_new_tokens=c.max_new_tokens)
+            t1 = time.perf_counter()
+            inner.sample(c.requests, n=c.counts, max_new_tokens=1)
+            full, one = full + t1 - t0, one + time.perf_counter() - t1
+    finally:
+        if budget:
+            inner.prefix_cache_tokens = budget
     return {"prefill_seconds": one, "full_seconds": full, "share": one / max(full, 1e-9)}
 
 

@@ -130,3 +130,82 @@ def test_load_weights_takes_effect():
     ref = HFPolicy(m2, eos_token_id=NO_EOS, pad_token_id=0).sample(PREFIXES, 1, 8, temperature=0.0)
     assert [o[0].token_ids for o in after] == [o[0].token_ids for o in ref]
     assert [o[0].token_ids for o in after] != [o[0].token_ids for o in before]
+
+
+# ----------------------------------------------------------------------------- prefix KV cache
+
+
+def _grow(pol: HFPolicy, prefixes, n, steps, chunk):
+    """Expand like the search does: each step samples children of the previous samples."""
+    frontier = [list(p) for p in prefixes]
+    history = []
+    for _ in range(steps):
+        out = pol.sample(frontier, n=n, max_new_tokens=chunk)
+        history.append(out)
+        frontier = [p + segs[0].token_ids for p, segs in zip(frontier, out)]
+    return history
+
+
+def test_prefix_cache_gives_the_same_samples_as_recomputing(model):
+    never = 10_000  # an EOS id outside the vocabulary: every sample runs to max_new_tokens
+    cached = HFPolicy(model, eos_token_id=never, pad_token_id=0, seed=5)
+    plain = HFPolicy(model, eos_token_id=never, pad_token_id=0, seed=5, prefix_cache_tokens=0)
+    a = _grow(cached, PREFIXES, n=2, steps=4, chunk=6)
+    b = _grow(plain, PREFIXES, n=2, steps=4, chunk=6)
+    worst = 0.0
+    for out_a, out_b in zip(a, b):
+        for segs_a, segs_b in zip(out_a, out_b):
+            for sa, sb in zip(segs_a, segs_b):
+                assert sa.token_ids == sb.token_ids
+                diff = torch.tensor(sa.logprobs) - torch.tensor(sb.logprobs)
+                worst = max(worst, diff.abs().max().item())
+    assert worst < 1e-4
+    # every call after the first found its prefixes cached: 1 token pre-filled per prefix
+    assert plain.counters["reused_tokens"] == 0
+    assert cached.counters["reused_tokens"] > 0
+    assert cached.counters["prefill_tokens"] == sum(map(len, PREFIXES)) + 3 * len(PREFIXES)
+
+
+def test_prefix_cache_mixed_hits_and_misses_match_fresh_forward(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=7)
+    first = pol.sample(PREFIXES[:2], n=1, max_new_tokens=5)
+    grown = [PREFIXES[0] + first[0][0].token_ids, PREFIXES[1] + first[1][0].token_ids]
+    # two hits and a short miss: the block is 3 tokens, the hits recompute 2 cached ones
+    mixed = [grown[0], [9, 8, 7], grown[1]]
+    reused0 = pol.counters["reused_tokens"]
+    out = pol.sample(mixed, n=3, max_new_tokens=6)
+    assert pol.counters["reused_tokens"] > reused0
+    with torch.no_grad():
+        for prefix, segs in zip(mixed, out):
+            for seg in segs:
+                ref = sequence_logprobs(model, prefix, seg.token_ids)
+                assert (ref - torch.tensor(seg.logprobs)).abs().max().item() < 1e-4
+
+
+def test_prefix_cache_is_dropped_when_weights_change():
+    model = random_model(2)
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=1)
+    out = pol.sample([PREFIXES[0]], n=2, max_new_tokens=4)
+    assert pol.prefix_cache_size[0] == 2  # both samples stopped at max_new_tokens
+    with torch.no_grad():  # an optimizer step on the shared model: in place
+        next(model.parameters()).add_(0.5)
+    grown = PREFIXES[0] + out[0][0].token_ids
+    reused0 = pol.counters["reused_tokens"]
+    seg = pol.sample([grown], n=1, max_new_tokens=3)[0][0]
+    assert pol.counters["reused_tokens"] == reused0  # stale entries were not used
+    with torch.no_grad():
+        ref = sequence_logprobs(model, grown, seg.token_ids)
+    assert (ref - torch.tensor(seg.logprobs)).abs().max().item() < 1e-4
+    pol.load_weights(random_model(3).state_dict())
+    assert pol.prefix_cache_size == (0, 0)
+
+
+def test_prefix_cache_budget_evicts_oldest_and_skips_finished(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=1, prefix_cache_tokens=40)
+    pol.sample(PREFIXES, n=2, max_new_tokens=4)  # entries of 9, 5 and 13 tokens, two each
+    entries, tokens = pol.prefix_cache_size
+    assert tokens <= 40 and entries < 6
+    eos_pol = HFPolicy(model, eos_token_id=int(model.config.vocab_size) - 2, pad_token_id=0)
+    out = eos_pol.sample(PREFIXES, n=8, max_new_tokens=30)
+    finished = sum(s.finished for segs in out for s in segs)
+    assert eos_pol.prefix_cache_size[0] == (24 - finished if finished < 24 else 0)

@@ -183,3 +183,18 @@ def test_nodes_on_correct_paths_never_go_negative(which, request):
     if which == "format_run":  # the synthetic verdicts make both sets non-empty
         assert on_correct
         assert any(n.value < 0 for res in results for n in res.tree.nodes())
+
+
+def test_search_reuses_the_prefix_cache_and_leaves_it_empty(tiny_reasoner):
+    """The tree's nodes come back as prefixes: the backend pre-fills ~1 token per request."""
+    policy = tiny_reasoner.load_policy(seed=0)
+    items = tiny_reasoner.prompted(4, "rl", 6)
+    before = dict(policy.counters)
+    run = do_search(items, policy, tiny_reasoner.verifier())
+    computed = policy.counters["prefill_tokens"] - before["prefill_tokens"]
+    reused = policy.counters["reused_tokens"] - before["reused_tokens"]
+    prompts = sum(len(it.prompt_ids) for it in items)
+    assert reused > computed > 0
+    # beyond the prompts, most requests pre-fill a single token (the node's last sampled one)
+    assert computed - prompts < 3 * sum(r.stats.iterations for r in run.results)
+    assert policy.prefix_cache_size == (0, 0)

@@ -9,6 +9,21 @@ One call of :meth:`HFPolicy.sample` runs ONE batched generation for all its requ
 3. a manual decode loop samples one token per row per step until every row has sampled EOS
    or ``max_new_tokens`` tokens.
 
+Across calls (the search asks for children of a node it created in an earlier call), a
+**prefix KV cache** keeps, for every sample that stopped at ``max_new_tokens`` without EOS (a
+node that may be expanded later), the keys and values of ``prefix + sample`` minus its last
+token. When that sequence comes back as a prefix, only its uncached tail is pre-filled: the
+search's forward tokens per sampled token drop to about 1 (the official code re-prefills the
+whole prefix of every copy at every iteration, reference §3.9). Entries are evicted
+least-recently-used first beyond ``prefix_cache_tokens``, cleared by ``search.run`` when it
+finishes, and dropped whenever the
+weights change (checked through the parameters' in-place version counters, so an optimizer
+step on a shared model invalidates them too).
+
+In one pre-fill every prefix contributes its last S tokens, S = the longest uncached tail; a
+prefix whose cached part is longer than ``len - S`` recomputes a few cached tokens (exactly the
+same values), so the pre-fill stays one rectangular forward pass.
+
 Behaviour log-probs are ``log_softmax(raw logits)`` of the sampled token, i.e. the temperature-1
 distribution that the training forward pass recomputes (processed scores would differ, see the
 ecosystem reference's ``generate`` pitfall). The Shannon entropy of each step's full distribution
@@ -18,8 +33,9 @@ Shapes inside one call (P prefixes, R = sum(n) rows, L longest prefix, V vocabul
 
 | tensor            | shape   |
 |-------------------|---------|
-| ``prefix_ids``    | [P, L]  |
+| ``block_ids``     | [P, S]  |
 | ``prefix_mask``   | [P, L]  |
+| cached keys/layer | [P, H, L - S, D] |
 | ``row_of``        | [R]     |
 | ``logits`` (step) | [R, V]  |
 | ``sampled``       | [R]     |
@@ -28,6 +44,7 @@ Shapes inside one call (P prefixes, R = sum(n) rows, L longest prefix, V vocabul
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +67,9 @@ class HFPolicy:
             samples the same tokens.
         max_rows: upper bound on rows decoded together; larger requests are split into
             several passes (memory guard for big models; the tiny model never needs it).
+        prefix_cache_tokens: token budget of the cross-call prefix KV cache (0 turns it
+            off). Memory per token = layers x 2 x kv_heads x head_dim x 4 bytes: 1 KiB for
+            the tiny reasoner, 56 KiB for a 1.5B Qwen2 in fp32.
     """
 
     def __init__(
@@ -59,6 +79,7 @@ class HFPolicy:
         pad_token_id: int | None = None,
         seed: int = 0,
         max_rows: int = 4096,
+        prefix_cache_tokens: int = 200_000,
     ) -> None:
         self.model = model
         self.eos_token_id = int(eos_token_id)
@@ -67,8 +88,18 @@ class HFPolicy:
         self.max_rows = max_rows
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
-        #: running totals, read by benchmarks: calls, prefill/sampled/forward tokens, seconds.
-        self.counters = {"calls": 0, "prefill_tokens": 0, "sampled_tokens": 0, "seconds": 0.0}
+        self.prefix_cache_tokens = int(prefix_cache_tokens)
+        self._prefix_cache: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, ...]]] = (
+            OrderedDict()
+        )
+        self._cached_tokens = 0
+        self._weights_version = self._version()
+        #: running totals, read by benchmarks: ``prefill_tokens`` = prefix tokens actually run
+        #: through the model, ``reused_tokens`` = prefix tokens taken from the prefix cache.
+        self.counters = {
+            "calls": 0, "prefill_tokens": 0, "reused_tokens": 0, "sampled_tokens": 0,
+            "seconds": 0.0,
+        }
 
     @classmethod
     def from_pretrained(cls, path: str | Path, seed: int = 0, **kwargs: Any) -> HFPolicy:
@@ -89,6 +120,47 @@ class HFPolicy:
     def load_weights(self, state_dict: Mapping[str, Any]) -> None:
         """Copy new weights into the model (strict: every parameter must be present)."""
         self.model.load_state_dict(dict(state_dict), strict=True)
+        self.clear_prefix_cache()
+
+    def clear_prefix_cache(self) -> None:
+        """Forget every cached prefix (``search.run`` calls this when it finishes)."""
+        self._prefix_cache.clear()
+        self._cached_tokens = 0
+        self._weights_version = self._version()
+
+    @property
+    def prefix_cache_size(self) -> tuple[int, int]:
+        """(entries, tokens) held by the prefix cache."""
+        return len(self._prefix_cache), self._cached_tokens
+
+    def _version(self) -> int:
+        # every in-place write to a parameter (optimizer step, load_state_dict) bumps it
+        return sum(p._version for p in self.model.parameters())
+
+    def _take_cached(self, prefix: Sequence[int]) -> list[tuple[torch.Tensor, ...]] | None:
+        """The cached (keys, values) per layer of ``prefix[:-1]``, or None.
+
+        Entries stay (most recently used last): sibling nodes with identical chunks share a
+        key, and a low-entropy model samples such duplicates often.
+        """
+        key = tuple(prefix)
+        entry = self._prefix_cache.get(key)
+        if entry is not None:
+            self._prefix_cache.move_to_end(key)
+        return entry
+
+    def _put_cached(self, key: tuple[int, ...], kv: list[tuple[torch.Tensor, ...]]) -> None:
+        n = kv[0][0].shape[1]
+        if n > self.prefix_cache_tokens:
+            return
+        old = self._prefix_cache.pop(key, None)
+        if old is not None:
+            self._cached_tokens -= old[0][0].shape[1]
+        self._prefix_cache[key] = kv
+        self._cached_tokens += n
+        while self._cached_tokens > self.prefix_cache_tokens:
+            _, dropped = self._prefix_cache.popitem(last=False)
+            self._cached_tokens -= dropped[0][0].shape[1]
 
     @torch.no_grad()
     def sample(
@@ -137,21 +209,30 @@ class HFPolicy:
         if not keep:
             return result
         dev = self.device
-        # 1. pre-fill the distinct prefixes once, left-padded
+        if self.prefix_cache_tokens and self._version() != self._weights_version:
+            self.clear_prefix_cache()  # weights changed in place: every entry is stale
+        # 1. pre-fill the distinct prefixes once, left-padded; cached heads are not recomputed
         lens = [len(prefixes[i]) for i in keep]
+        hits = [self._take_cached(prefixes[i]) if self.prefix_cache_tokens else None for i in keep]
         width = max(lens)
-        ids = torch.full((len(keep), width), self.pad_token_id, dtype=torch.long)
+        block = max(n - (h[0][0].shape[1] if h else 0) for n, h in zip(lens, hits, strict=True))
+        head = width - block  # cache columns before the block
+        ids = torch.full((len(keep), block), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(keep), width), dtype=torch.long)
         for r, i in enumerate(keep):
-            ids[r, width - lens[r] :] = torch.tensor(list(prefixes[i]), dtype=torch.long)
+            tail = list(prefixes[i][max(0, lens[r] - block) :])
+            ids[r, block - len(tail) :] = torch.tensor(tail, dtype=torch.long)
             mask[r, width - lens[r] :] = 1
         ids, mask = ids.to(dev), mask.to(dev)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
+        if head > 0:
+            self._fill_cache(cache, hits, lens, head, block)
         logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions,
+            input_ids=ids, attention_mask=mask, position_ids=positions[:, head:],
             past_key_values=cache, use_cache=True,
         ).logits[:, -1, :].float()
+        computed = sum(min(n, block) for n in lens)
         # 2. fan the prefix cache out to one row per sample
         row_of = torch.tensor(
             [r for r, i in enumerate(keep) for _ in range(counts[i])], dtype=torch.long, device=dev
@@ -169,10 +250,11 @@ class HFPolicy:
         steps = 0
         for t in range(max_new_tokens):
             logp_all = torch.log_softmax(logits, dim=-1)
-            tok = self._draw(logits, logp_all, temperature, top_p)
+            p_all = logp_all.exp()
+            tok = self._draw(logits, logp_all, p_all, temperature, top_p)
             tokens[:, t] = tok
             logps[:, t] = logp_all.gather(-1, tok[:, None]).squeeze(-1)
-            ents[:, t] = -(logp_all.exp() * logp_all).sum(-1)
+            ents[:, t] = -(p_all * logp_all).sum(-1)
             steps = t + 1
             hit = (tok == self.eos_token_id) & ~done
             length[hit] = t + 1
@@ -185,6 +267,8 @@ class HFPolicy:
                 past_key_values=cache, use_cache=True,
             ).logits[:, -1, :].float()
             next_pos = next_pos + 1
+        if self.prefix_cache_tokens and steps == max_new_tokens:
+            self._store_unfinished(cache, prefixes, keep, counts, lens, width, tokens, done)
         tokens, logps, ents = tokens.cpu(), logps.cpu(), ents.cpu()
         length, done = length.cpu().tolist(), done.cpu().tolist()
         r = 0
@@ -197,26 +281,94 @@ class HFPolicy:
                 ))
                 r += 1
         self.counters["calls"] += 1
-        self.counters["prefill_tokens"] += int(sum(lens))
+        self.counters["prefill_tokens"] += int(computed)
+        self.counters["reused_tokens"] += int(sum(lens) - computed)
         self.counters["sampled_tokens"] += int(sum(min(x, steps) for x in length))
         self.counters["seconds"] += time.perf_counter() - t0
         return result
 
+    def _fill_cache(
+        self,
+        cache: DynamicCache,
+        hits: list[list[tuple[torch.Tensor, ...]] | None],
+        lens: list[int],
+        head: int,
+        block: int,
+    ) -> None:
+        """Left-padded [P, H, head, D] keys/values per layer from the cached entries."""
+        some = next(h for h in hits if h is not None)
+        for layer, (k0, v0) in enumerate(some):
+            keys = k0.new_zeros((len(hits), k0.shape[0], head, k0.shape[2]))
+            values = v0.new_zeros((len(hits), v0.shape[0], head, v0.shape[2]))
+            for r, hit in enumerate(hits):
+                use = lens[r] - block  # this row's tokens before the block (all cached)
+                if use > 0:
+                    assert hit is not None
+                    keys[r, :, head - use :] = hit[layer][0][:, :use]
+                    values[r, :, head - use :] = hit[layer][1][:, :use]
+            cache.update(keys, values, layer)
+
+    def _store_unfinished(
+        self,
+        cache: DynamicCache,
+        prefixes: Sequence[Sequence[int]],
+        keep: list[int],
+        counts: list[int],
+        lens: list[int],
+        width: int,
+        tokens: torch.Tensor,
+        done: torch.Tensor,
+    ) -> None:
+        """Cache prefix + sample (minus its last token) of every row that did not sample EOS."""
+        open_rows = (~done).nonzero().flatten().tolist()
+        if not open_rows:
+            return
+        prefix_of = [r for r, i in enumerate(keep) for _ in range(counts[i])]
+        # one gather per layer (a copy of the open rows only); entries are views of it
+        index = torch.tensor(open_rows, dtype=torch.long, device=tokens.device)
+        layers = [
+            (layer.keys.index_select(0, index), layer.values.index_select(0, index))
+            for layer in cache.layers
+        ]
+        sampled = tokens.cpu().tolist()
+        for j, row in enumerate(open_rows):
+            r = prefix_of[row]
+            start = width - lens[r]
+            kv = [(k[j, :, start:], v[j, :, start:]) for k, v in layers]
+            self._put_cached(tuple(prefixes[keep[r]]) + tuple(sampled[row]), kv)
+
     def _draw(
-        self, logits: torch.Tensor, logp: torch.Tensor, temperature: float, top_p: float
+        self,
+        logits: torch.Tensor,
+        logp: torch.Tensor,
+        probs: torch.Tensor,
+        temperature: float,
+        top_p: float,
     ) -> torch.Tensor:
-        """Sample one token per row: greedy at temperature 0, else temperature + nucleus."""
+        """Sample one token per row: greedy at temperature 0, else temperature + nucleus.
+
+        Inverse-CDF sampling (one uniform per row against the cumulative probabilities): the
+        same distribution as ``torch.multinomial``, several times cheaper on the CPU for the
+        small batches a search issues.
+        """
         if temperature == 0:
             return logits.argmax(-1)
-        scaled = logp if temperature == 1.0 else torch.log_softmax(logits / temperature, -1)
-        probs = scaled.exp()
+        if temperature != 1.0:
+            probs = torch.softmax(logits / temperature, -1)
         if top_p < 1.0:
             sorted_p, order = probs.sort(-1, descending=True)
             # keep the smallest set whose mass reaches top_p (the first token always stays)
             drop = sorted_p.cumsum(-1) - sorted_p >= top_p
             sorted_p = sorted_p.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        cdf = probs.cumsum(-1)
+        u = torch.rand(
+            (probs.shape[0], 1), generator=self.generator, device=probs.device, dtype=cdf.dtype
+        )
+        tok = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
+        # u * total < total, so tok < V unless rounding puts it on the edge; zero-probability
+        # tokens are never drawn (their cdf step is empty)
+        return tok.clamp(max=probs.shape[-1] - 1)
 
 
 def load_causal_lm(path: str | Path) -> PreTrainedModel:
