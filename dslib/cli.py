@@ -24,14 +24,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.set or args.mode:
             raise SystemExit("--resume continues a run as configured: drop --set/--mode")
-        trainer = Trainer.resume(args.resume)
+        try:
+            trainer = Trainer.resume(args.resume)
+        except FileNotFoundError as err:
+            raise SystemExit(str(err)) from None
     else:
-        cfg = preset(args.preset)
         overrides = list(args.set)
         if args.mode:
             overrides.insert(0, f"mode={args.mode}")
         try:
-            cfg = apply_overrides(cfg, overrides)
+            cfg = apply_overrides(preset(args.preset), overrides)
         except ValueError as err:
             raise SystemExit(str(err)) from None
         name = args.name or f"{args.preset}-{cfg.mode}-s{cfg.seed}"
@@ -56,8 +58,10 @@ def _train(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     runs = {}
     for path in args.runs:
-        rows = [json.loads(x) for x in (Path(path) / "metrics.jsonl").read_text().splitlines() if x]
-        runs[Path(path).name] = rows
+        metrics = Path(path) / "metrics.jsonl"
+        if not metrics.exists():
+            raise SystemExit(f"{path}: no metrics.jsonl (not a run directory?)")
+        runs[Path(path).name] = [json.loads(x) for x in metrics.read_text().splitlines() if x]
     print(summary_table(runs))
     if args.plot:
         from dslib.viz import plot_training

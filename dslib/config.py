@@ -7,7 +7,9 @@ is the other value of the switch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from typing import Any
 
 _GAMMA = ("code", "paper")
 _BACKUP_RULE = ("constrained", "vanilla")
@@ -16,6 +18,18 @@ _NEGATIVE_CHOICE = ("most_confident", "random", "least_confident")
 _ENTROPY = ("sampled_nll", "shannon")
 _BACKTRACE = ("global", "uct")
 _DEPTH_BONUS = ("sqrt", "log", "linear")
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """``"search.width=8"`` -> ``("search.width", 8)``: the value parsed as JSON (numbers,
+    true/false, null, lists), else kept as a string. Used by every ``--set`` option."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -70,10 +70,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dslib import tree_grpo
 from dslib.filtering import RATE_EPS, atomic_write_text
 from dslib.policy.base import Segment
-from dslib.trainer import Sample, outcome_score
+from dslib.trainer import Sample, outcome_group
 from dslib.tree_grpo import TreeGRPOConfig
 from dslib.verify import Verdict
 
@@ -358,23 +357,7 @@ def hybrid_group(
         members.append((ids, [0.0] * len(ids), finished))
     for seg in fresh[len(fresh) - need :] if need else []:
         members.append((list(seg.token_ids), list(seg.logprobs), bool(seg.finished)))
-    scores, oks, rewards = [], [], []
-    for ids, _, finished in members:
-        verdict = verifier(item, ids)
-        score = outcome_score(verdict, finished, incomplete_score)
-        scores.append(score)
-        oks.append(bool(verdict.correct))
-        rewards.append(tree_grpo.outcome_token_rewards(len(ids), score, grpo_cfg))
-    finals = [r[-1] if r else s for r, s in zip(rewards, scores, strict=True)]
-    advs = tree_grpo.advantages(rewards, finals, grpo_cfg, tree_terminal_scores=finals)
-    return [
-        Sample(prompt_ids=list(item.prompt_ids), response_ids=ids, advantages=list(adv),
-               step_ids=[0] * len(ids), score=score, correct=ok, behaviour_logprobs=logps,
-               group=group, problem_id=str(item.id), cached=j < k)
-        for j, ((ids, logps, _), score, ok, adv) in enumerate(
-            zip(members, scores, oks, advs, strict=True)
-        )
-    ]
+    return outcome_group(item, members, verifier, grpo_cfg, incomplete_score, group, n_cached=k)
 
 
 @dataclass

@@ -185,17 +185,27 @@ def aggregate_stats(results: Sequence[SearchResult]) -> dict[str, float]:
     return out
 
 
-def terminal_score(verdict: Verdict, node: Node, cfg: SearchConfig) -> tuple[float, str]:
-    """q(s_end) of v4 Eq. 4 as the code (§3.3): (score, outcome).
+def outcome(
+    verdict: Verdict, cut_off: bool, incomplete_score: float = -1.0
+) -> tuple[float, str]:
+    """Score of a finished response (v4 Eq. 4, reference §3.3): (score, outcome).
 
-    incomplete_score if the leaf sits at max_depth, its chunk has no EOS and the verdict found
-    no answer at all; else +1 if correct, else -1.
+    ``cut_off``: the response hit its length limit without EOS (a depth-limit leaf of a tree,
+    or a flat sample at ``max_new_tokens``). Such a response with no answer at all scores
+    ``incomplete_score``; otherwise +1 if correct, else -1. Trees and flat samples both use it.
     """
-    if node.depth >= cfg.max_depth and not node.finished and not verdict.has_answer:
-        return float(cfg.incomplete_score), "incomplete"
+    if cut_off and not verdict.has_answer:
+        return float(incomplete_score), "incomplete"
     if verdict.correct:
         return 1.0, "correct"
     return -1.0, "wrong"
+
+
+def terminal_score(verdict: Verdict, node: Node, cfg: SearchConfig) -> tuple[float, str]:
+    """q(s_end) of v4 Eq. 4 as the code (§3.3): :func:`outcome` of a leaf, cut off when it
+    sits at max_depth without EOS."""
+    cut_off = node.depth >= cfg.max_depth and not node.finished
+    return outcome(verdict, cut_off, cfg.incomplete_score)
 
 
 def _prompt_ids(problem: Any) -> list[int]:

@@ -462,16 +462,17 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
     """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new config (unknown fields raise)."""
-    names = {f.name: f for f in dataclasses.fields(cfg)}
+    from dslib.config import parse_assignment
+
+    names = {f.name for f in dataclasses.fields(cfg)}
     changes: dict[str, Any] = {}
     for item in assignments:
-        name, sep, raw = item.partition("=")
-        if not sep or name not in names:
-            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD in {sorted(names)}")
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+            name, value = parse_assignment(item)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
+        if name not in names:
+            raise SystemExit(f"--set {item!r}: unknown field; have {sorted(names)}")
         if isinstance(value, list):  # tuples in the dataclass; JSON gives lists
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         changes[name] = value

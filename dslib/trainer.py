@@ -54,7 +54,7 @@ from typing import Any
 import torch
 
 from dslib import search, tree_grpo
-from dslib.config import SearchConfig
+from dslib.config import SearchConfig, parse_assignment
 from dslib.evaluate import evaluate
 from dslib.tree_grpo import TreeGRPOConfig
 from dslib.verify import Verdict
@@ -172,15 +172,7 @@ def apply_overrides(cfg: TrainConfig, assignments: Sequence[str]) -> TrainConfig
     """
     data = cfg.to_dict()
     for item in assignments:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(
-                f"--set {item!r}: expected KEY=VALUE (KEY may be dotted: search.width)"
-            )
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        key, value = parse_assignment(item)
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
@@ -237,13 +229,41 @@ def countdown_task(cfg: TrainConfig, reasoner: Any) -> Task:
     return Task(train, evals, reasoner.verifier(), reasoner.load_tokenizer())
 
 
-def outcome_score(verdict: Verdict, finished: bool, incomplete_score: float) -> float:
-    """Terminal score of a flat sample, as the search scores a leaf (§3.3, code's cached path)."""
-    if verdict.correct:
-        return 1.0
-    if not finished and not verdict.has_answer:
-        return float(incomplete_score)
-    return -1.0
+def outcome_group(
+    item: Any,
+    members: Sequence[tuple[list[int], list[float], bool]],
+    verifier: Callable[[Any, list[int]], Verdict],
+    grpo_cfg: TreeGRPOConfig,
+    incomplete_score: float,
+    group: int,
+    n_cached: int = 0,
+) -> list[Sample]:
+    """One problem's group of whole responses with OUTCOME rewards (flat GRPO, cached groups).
+
+    ``members``: (response ids, behaviour log-probs, finished with EOS); the first ``n_cached``
+    are replayed solutions (reference §5.3). Each is verified and scored by
+    :func:`dslib.search.outcome`, gets its score (+ overlong penalty) on every token
+    (``tree_grpo.outcome_token_rewards``) and the group advantage of ``tree_grpo.advantages``:
+    with sequence-level rewards the loss is DAPO's (§4.2).
+    """
+    scores, oks, rewards = [], [], []
+    for ids, _, finished in members:
+        verdict = verifier(item, ids)
+        score, _ = search.outcome(verdict, not finished, incomplete_score)
+        scores.append(score)
+        oks.append(bool(verdict.correct))
+        rewards.append(tree_grpo.outcome_token_rewards(len(ids), score, grpo_cfg))
+    finals = [r[-1] if r else sc for r, sc in zip(rewards, scores, strict=True)]
+    advs = tree_grpo.advantages(rewards, finals, grpo_cfg, tree_terminal_scores=finals)
+    return [
+        Sample(prompt_ids=list(item.prompt_ids), response_ids=list(ids), advantages=list(adv),
+               step_ids=[0] * len(ids), score=score, correct=ok,
+               behaviour_logprobs=list(logps), group=group, problem_id=str(item.id),
+               cached=j < n_cached)
+        for j, ((ids, logps, _), score, ok, adv) in enumerate(
+            zip(members, scores, oks, advs, strict=True)
+        )
+    ]
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -450,25 +470,12 @@ class Trainer:
         samples: list[Sample] = []
         sampled = 0
         for g, (item, segs) in enumerate(zip(items, outs, strict=True)):
-            scores, rewards, oks = [], [], []
-            for seg in segs:
-                verdict = self.task.verifier(item, seg.token_ids)
-                score = outcome_score(verdict, seg.finished, self.cfg.search.incomplete_score)
-                scores.append(score)
-                oks.append(verdict.correct)
-                rewards.append(
-                    tree_grpo.outcome_token_rewards(len(seg.token_ids), score, self.cfg.grpo)
-                )
-                sampled += len(seg.token_ids)
-            finals = [r[-1] if r else s for r, s in zip(rewards, scores, strict=True)]
-            advs = tree_grpo.advantages(rewards, finals, self.cfg.grpo, tree_terminal_scores=finals)
-            for seg, score, ok, adv in zip(segs, scores, oks, advs, strict=True):
-                samples.append(Sample(
-                    prompt_ids=list(item.prompt_ids), response_ids=list(seg.token_ids),
-                    advantages=list(adv), step_ids=[0] * len(seg.token_ids), score=score,
-                    correct=ok, behaviour_logprobs=list(seg.logprobs), group=g,
-                    problem_id=str(item.id),
-                ))
+            members = [(list(s.token_ids), list(s.logprobs), bool(s.finished)) for s in segs]
+            sampled += sum(len(s.token_ids) for s in segs)
+            samples.extend(outcome_group(
+                item, members, self.task.verifier, self.cfg.grpo,
+                self.cfg.search.incomplete_score, g,
+            ))
         return samples, {"sampled_tokens": sampled}
 
     # ------------------------------------------------------------------ update

@@ -164,3 +164,9 @@ def test_cli_train_then_compare(quick_reasoner, tmp_path, monkeypatch, capsys):
         cli.main(args)
     assert cli.main(["compare", str(tmp_path / "smoke"), "--plot", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").exists()
+    with pytest.raises(SystemExit, match="unknown preset"):
+        cli.main(["train", "--preset", "huge", "--runs", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        cli.main(["train", "--resume", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit, match="no metrics"):
+        cli.main(["compare", str(tmp_path / "nowhere")])

@@ -99,10 +99,6 @@ for name, t in zip(("a-b-ok", "a-b-bad", "c-bad2"), trajs):
 # the paper credits this for keeping response lengths in check.
 
 # %%
-def advantage_rows(trajs, cfg, tree=None):
-    return tree_grpo.group_advantages(trajs, cfg, tree=tree)
-
-
 def heat(ax, rows, spans=None, title=""):
     """Per-token advantages, one row per trajectory (white = 0, red < 0, blue > 0)."""
     width = max(len(r) for r in rows)
@@ -126,7 +122,7 @@ variants = {
 }
 fig, axes = plt.subplots(1, 3, figsize=(13, 2.6))
 for ax, (name, vcfg) in zip(axes, variants.items()):
-    im = heat(ax, advantage_rows(trajs, vcfg), [t.node_spans for t in trajs], name)
+    im = heat(ax, tree_grpo.group_advantages(trajs, vcfg), [t.node_spans for t in trajs], name)
     ax.set_yticks(range(3), ["a-b-ok", "a-b-bad", "c-bad2"])
 fig.colorbar(im, ax=axes, shrink=0.8, label="advantage")
 plt.show()
