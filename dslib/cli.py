@@ -3,6 +3,15 @@
 ``dslib train --preset tiny [--mode grpo] [--set key=value ...] [--name NAME] [--resume RUN]``
 writes ``runs/<name>/`` (``config.json``, ``metrics.jsonl``, ``checkpoint/``, ``curves.png``).
 
+``dslib filter --preset tiny [--k 4] [--delta 0.25] [--strict]`` writes the hard subset as a
+versioned JSONL (``--set train_subset=FILE`` trains on it).
+
+``dslib rounds --preset tiny --rounds 3`` runs filter -> train with the replay buffer ->
+register -> re-filter, and prints the paper's Table 6 for the run (re-run to resume).
+
+``dslib eval --model tiny --benchmarks all --k 4 --limit 5 --out runs/eval-tiny`` writes avg@k
+on the six math benchmarks (``table.md``, ``table.json``, ``results.jsonl``; re-run to resume).
+
 ``dslib compare RUN_A RUN_B`` prints the before/after held-out table of two runs and draws
 their curves together (``make demo`` runs both modes and calls it).
 """
@@ -10,6 +19,7 @@ their curves together (``make demo`` runs both modes and calls it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -18,8 +28,36 @@ from pathlib import Path
 from typing import Any
 
 
+def _config(args: argparse.Namespace) -> Any:
+    """The preset with ``--mode`` and every ``--set`` applied; bad keys are a clear exit."""
+    from dslib.trainer import apply_overrides, dry_run_config, preset
+
+    overrides = list(args.set)
+    if getattr(args, "mode", None):
+        overrides.insert(0, f"mode={args.mode}")
+    try:
+        cfg = apply_overrides(preset(args.preset), overrides)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    return dry_run_config(cfg) if cfg.dry_run else cfg
+
+
+def _fresh_dir(run_dir: Path, marker: str, overwrite: bool, how_to_resume: str) -> None:
+    """Refuse to clobber a previous run unless ``--overwrite``; then clear it."""
+    if (run_dir / marker).exists() and not overwrite:
+        raise SystemExit(f"{run_dir} already holds a run: {how_to_resume}, --overwrite to "
+                         "start again, or --name for a new one")
+    if overwrite and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+
+
 def _train(args: argparse.Namespace) -> int:
-    from dslib.trainer import Trainer, apply_overrides, preset
+    from dslib import distributed
+    from dslib.trainer import Trainer
+
+    dist = distributed.init_from_env()  # several processes under accelerate launch / torchrun
 
     if args.resume:
         if args.set or args.mode:
@@ -29,29 +67,22 @@ def _train(args: argparse.Namespace) -> int:
         except FileNotFoundError as err:
             raise SystemExit(str(err)) from None
     else:
-        overrides = list(args.set)
-        if args.mode:
-            overrides.insert(0, f"mode={args.mode}")
-        try:
-            cfg = apply_overrides(preset(args.preset), overrides)
-        except ValueError as err:
-            raise SystemExit(str(err)) from None
+        cfg = _config(args)
         name = args.name or f"{args.preset}-{cfg.mode}-s{cfg.seed}"
         run_dir = Path(args.runs) / name
-        if (run_dir / "checkpoint").exists() and not args.overwrite:
-            raise SystemExit(
-                f"{run_dir} already holds a run: --resume {run_dir} to continue it, "
-                "--overwrite to start again, or --name for a new one"
-            )
-        if args.overwrite and run_dir.exists():
-            import shutil
-
-            shutil.rmtree(run_dir)
-        trainer = Trainer(cfg, run_dir)
+        if dist.main:
+            _fresh_dir(run_dir, "checkpoint", args.overwrite,
+                       f"--resume {run_dir} to continue it")
+        try:
+            trainer = Trainer(cfg, run_dir)
+        except (OSError, ValueError) as err:  # a bad train_subset / replay_buffer file
+            raise SystemExit(str(err)) from None
     t0 = time.perf_counter()
     history = trainer.train()
-    print(f"run: {trainer.run_dir}  ({time.perf_counter() - t0:.0f} s this call)")
-    print(summary_table({trainer.cfg.mode: history}))
+    if dist.main:
+        print(f"run: {trainer.run_dir}  ({time.perf_counter() - t0:.0f} s this call"
+              + (f", {dist.world} processes)" if dist.active else ")"))
+        print(summary_table({trainer.cfg.mode: history}))
     return 0
 
 
@@ -71,6 +102,81 @@ def _compare(args: argparse.Namespace) -> int:
         fig.savefig(args.plot, dpi=100, bbox_inches="tight")
         print(f"wrote {args.plot}")
     return 0
+
+
+def _filter(args: argparse.Namespace) -> int:
+    import random
+
+    from dslib.filtering import filter_file, keep
+    from dslib.trainer import load_model_and_task, make_policy
+
+    cfg = _config(args)
+    model, task = load_model_and_task(cfg)
+    items = list(task.train_items)
+    if args.pool is not None and args.pool < len(items):
+        items = random.Random(cfg.seed).sample(items, args.pool)
+    out = Path(args.out or Path(args.runs) / f"filter-{args.preset}.jsonl")
+    policy = make_policy(model, cfg.seed)
+    header, records = filter_file(
+        policy, model, items, task.verifier, out, k=args.k, delta=args.delta,
+        strict=args.strict, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+        config={"preset": args.preset, "set": list(args.set), "model": cfg.model,
+                "train_levels": list(cfg.train_levels), "split": cfg.train_split},
+        progress=True,
+    )
+    hist = [0] * (header.k + 1)
+    for r in records:
+        hist[r.successes] += 1
+    kept = sum(keep(r, header.delta, header.strict) for r in records)
+    print("| successes of k | " + " | ".join(f"{s}/{header.k}" for s in range(header.k + 1))
+          + " |\n|---|" + "---|" * (header.k + 1) + "\n| problems | "
+          + " | ".join(str(h) for h in hist) + " |")
+    print(f"kept {kept} of {len(records)} problems (rate {'<' if header.strict else '<='} "
+          f"{header.delta}); wrote {out}")
+    print(f"train on them: dslib train --preset {args.preset} --set train_subset={out}")
+    return 0
+
+
+def _rounds(args: argparse.Namespace) -> int:
+    import os
+
+    from dslib.rounds import Rounds, rounds_preset, table6
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("dslib rounds runs in one process (its filter and buffer files are "
+                         "written by one writer); launch `dslib train` with --set "
+                         "train_subset=... --set replay_buffer=... per round instead")
+
+    cfg = _config(args)
+    try:
+        base = rounds_preset(args.preset)
+        given = {"rounds": args.rounds, "steps_per_round": args.steps_per_round,
+                 "pool_size": args.pool}
+        rcfg = dataclasses.replace(
+            base, k=args.k, delta=args.delta, strict=args.strict,
+            register_rule=args.register_rule, restart_from_base=args.restart_from_base,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    name = args.name or f"{args.preset}-rounds-{cfg.mode}-s{cfg.seed}"
+    out = Path(args.runs) / name
+    if args.overwrite:
+        _fresh_dir(out, "rounds.json", True, "")
+    t0 = time.perf_counter()
+    try:
+        rows = Rounds(cfg, rcfg, out).run()
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    print(f"rounds: {out}  ({time.perf_counter() - t0:.0f} s this call)")
+    print(table6(rows))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dslib.evaluate import main_eval
+
+    return main_eval(args)
 
 
 def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:
@@ -109,6 +215,40 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
     tr.add_argument("--overwrite", action="store_true")
     tr.set_defaults(func=_train)
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--preset", default="tiny")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a training config field (dotted: search.width=8)")
+        p.add_argument("--k", type=int, default=4, help="direct rollouts per problem (Pass1@K)")
+        p.add_argument("--delta", type=float, default=0.25, help="keep problems with rate <= it")
+        p.add_argument("--strict", action="store_true", help="the paper's rate < delta")
+        p.add_argument("--pool", type=int, default=None,
+                       help="filter a seeded sample of this many training problems "
+                            "(rounds default: the preset's, tiny: 400)")
+        p.add_argument("--runs", default="runs")
+
+    flt = sub.add_parser("filter", help="Pass1@K of the model: the hard subset as a JSONL file")
+    common(flt)
+    flt.add_argument("--out", default=None, help="default: RUNS/filter-PRESET.jsonl")
+    flt.set_defaults(func=_filter)
+    rnd = sub.add_parser("rounds", help="multi-round training with filtering and a replay buffer")
+    common(rnd)
+    rnd.add_argument("--mode", choices=["deepsearch", "grpo"], default=None)
+    rnd.add_argument("--rounds", type=int, default=None, help="default: the preset's (tiny: 3)")
+    rnd.add_argument("--steps-per-round", type=int, default=None,
+                     help="default: the preset's (tiny: 50)")
+    rnd.add_argument("--register-rule", choices=["code", "paper"], default="code")
+    rnd.add_argument("--restart-from-base", action="store_true",
+                     help="every round starts from the base model (the released round1.sh)")
+    rnd.add_argument("--name", default=None, help="default: PRESET-rounds-MODE-sSEED")
+    rnd.add_argument("--overwrite", action="store_true",
+                     help="start again (the same command without it resumes)")
+    rnd.set_defaults(func=_rounds)
+    from dslib.evaluate import add_eval_arguments
+
+    ev = sub.add_parser("eval", help="avg@k on the six math benchmarks (reference §7)")
+    add_eval_arguments(ev)
+    ev.set_defaults(func=_eval)
     cmp_ = sub.add_parser("compare", help="held-out table (and curves) of finished runs")
     cmp_.add_argument("runs", nargs="+")
     cmp_.add_argument("--plot", default=None, help="write the overlaid curves to this PNG")

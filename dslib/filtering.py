@@ -137,6 +137,59 @@ def hard_subset(
     return [it for it in items if keep(by_id[str(it.id)], delta, strict)]
 
 
+def subset_from_file(items: Sequence[Any], path: str | Path) -> list[Any]:
+    """The items a filter file keeps, in the order of ``items`` (the trainer's ``train_subset``).
+
+    The file defines the subset: every id it holds must be among ``items`` (else it was written
+    for other data, and a clear :class:`FilterFileError` says so); items it does not mention are
+    not trained on (a later round's file covers only the previous hard subset, §5.4).
+    """
+    header, records = read_filter(path)
+    by_id = {str(it.id): it for it in items}
+    foreign = [r.id for r in records if r.id not in by_id]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise FilterFileError(
+            f"{path}: {len(foreign)} of {len(records)} problem ids are not in the training "
+            f"data (e.g. {shown}); was this filter written for other levels or splits?"
+        )
+    kept = {r.id for r in records if keep(r, header.delta, header.strict)}
+    out = [it for it in items if str(it.id) in kept]
+    if not out:
+        raise FilterFileError(f"{path}: keeps no problem (all {len(records)} are solved more "
+                              f"often than delta={header.delta})")
+    return out
+
+
+def filter_file(
+    policy: Policy,
+    model: Any,
+    items: Sequence[Any],
+    verifier: Callable[[Any, list[int]], Verdict],
+    path: str | Path,
+    k: int = 4,
+    delta: float = 0.25,
+    strict: bool = False,
+    max_new_tokens: int = 64,
+    temperature: float = 1.0,
+    config: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> tuple[FilterHeader, list[FilterRecord]]:
+    """Pass1@K of ``policy`` (whose weights are ``model``) on ``items``, written to ``path``.
+
+    What ``dslib filter`` and each round of ``dslib rounds`` run (reference §5.1, §5.4). The
+    header records the model fingerprint, K, delta, strictness and ``config`` (data source,
+    sampling settings), so a file says which weights decided which problems are hard.
+    """
+    records = pass1_at_k(policy, items, verifier, k=k, max_new_tokens=max_new_tokens,
+                         temperature=temperature, progress=progress)
+    header = FilterHeader(model_fingerprint(model), k, delta, strict,
+                          dict(config or {}, max_new_tokens=max_new_tokens,
+                               temperature=temperature, problems=len(items)))
+    write_filter(path, records, header)
+    return header, records
+
+
 # ----------------------------------------------------------------------------- fingerprint
 
 

@@ -24,6 +24,7 @@ Command: ``python -m dslib.tiny`` (builds or reuses, then prints the difficulty 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -146,10 +147,17 @@ class TinyReasoner:
         return HFPolicy.from_pretrained(self.path, seed=seed)
 
     def prompted(self, level: int, split: str, count: int | None = None) -> list[Prompted]:
-        """Problems of one level/split with their chat prompt ids, ready for ``search.run``."""
-        return prompt_all(
-            self.load_tokenizer(), self.problems(level, split, count), countdown.prompt_text
-        )
+        """Problems of one level/split with their chat prompt ids, ready for ``search.run``.
+
+        Memoised per (tokenizer files, config, level, split, count): a rounds run builds five
+        trainers on the same splits, and prompting 2,000 problems takes seconds.
+        """
+        key = (_tokenizer_digest(self.path), self.config, level, split, count)
+        if key not in _PROMPTED:
+            _PROMPTED[key] = tuple(prompt_all(
+                self.load_tokenizer(), self.problems(level, split, count), countdown.prompt_text
+            ))
+        return [Prompted(it.problem, list(it.prompt_ids)) for it in _PROMPTED[key]]
 
     def verifier(self) -> TokenVerifier:
         """The countdown verifier on token ids (what ``search.run`` and ``evaluate`` take)."""
@@ -163,29 +171,47 @@ class TinyReasoner:
 # ----------------------------------------------------------------------------- data
 
 
+#: memo of :meth:`TinyReasoner.prompted` (small: a few thousand short prompts per key)
+_PROMPTED: dict[tuple[Any, ...], tuple[Prompted, ...]] = {}
+
+
+def _tokenizer_digest(path: Path) -> str:
+    """Identifies a tokenizer by its files (a trained checkpoint keeps the build's tokenizer)."""
+    h = hashlib.sha256()
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        f = Path(path) / name
+        h.update(f.read_bytes() if f.exists() else b"-")
+    return h.hexdigest()[:16]
+
+
 def task_problems(cfg: TinyConfig, level: int, split: str, count: int | None = None) -> list[Any]:
     """The problems of ``level`` that fall into ``split``; the same list on every call."""
     if split not in cfg.fractions():
         raise ValueError(f"unknown split {split!r}; choose from {sorted(cfg.fractions())}")
-    pool = _level_pool(cfg, level)
-    chosen = [
-        p for p in pool if countdown.split_of(p, seed=cfg.seed, fractions=cfg.fractions()) == split
-    ]
-    return chosen if count is None else chosen[:count]
+    chosen = _split_problems(cfg, level, split)
+    return list(chosen if count is None else chosen[:count])
 
 
-def _level_pool(cfg: TinyConfig, level: int) -> list[Any]:
+@functools.lru_cache(maxsize=32)
+def _split_problems(cfg: TinyConfig, level: int, split: str) -> tuple[Any, ...]:
+    fractions = cfg.fractions()
+    return tuple(p for p in _level_pool(cfg, level)
+                 if countdown.split_of(p, seed=cfg.seed, fractions=fractions) == split)
+
+
+@functools.lru_cache(maxsize=8)
+def _level_pool(cfg: TinyConfig, level: int) -> tuple[Any, ...]:
     """Problems of one level: random expression trees, or the whole space when it is small."""
     try:
-        return countdown.generate(
+        return tuple(countdown.generate(
             level, cfg.problems_per_level, seed=cfg.seed * 1000 + level,
             max_number=cfg.max_number, max_target=cfg.max_target, allow_times_one=False,
-        )
+        ))
     except ValueError:
         # 3 numbers from 1..6 give only a few hundred problems: take all of them
-        return countdown.all_problems(
+        return tuple(countdown.all_problems(
             level, cfg.max_number, cfg.max_target, allow_times_one=False
-        )
+        ))
 
 
 def corpus_lines(cfg: TinyConfig) -> list[str]:

@@ -53,13 +53,14 @@ from typing import Any
 
 import torch
 
-from dslib import search, tree_grpo
+from dslib import distributed, search, tree_grpo
 from dslib.config import SearchConfig, parse_assignment
 from dslib.evaluate import evaluate
 from dslib.tree_grpo import TreeGRPOConfig
 from dslib.verify import Verdict
 
 MODES = ("deepsearch", "grpo")
+TASKS = ("countdown", "deepmath")
 
 
 # ----------------------------------------------------------------------------- config
@@ -74,7 +75,28 @@ class TrainConfig:
     model: str = "tiny"
     """"tiny" (the cached tiny reasoner, built if missing) or a checkpoint directory"""
     task: str = "countdown"
-    """problem source; "countdown" = the tiny reasoner's splits"""
+    """problem source: "countdown" (the tiny reasoner's splits) or "deepmath" (DeepMath-103K
+    files or a dataset name in ``data``, graded by ``grader``; the 1.5B recipe)"""
+    data: tuple[str, ...] = ()
+    """deepmath: training files (JSONL/parquet, read in order) or one Hugging Face dataset name"""
+    grader: str = "dapo"
+    """deepmath training reward: "dapo" (the released math_dapo exact match, reference §3.3) or
+    "check" (``dslib.verify.check``, the evaluation grader)"""
+    max_prompt_tokens: int | None = None
+    """deepmath: keep the last N prompt tokens (the released run: 2048, truncation left)"""
+    eval_benchmarks: tuple[str, ...] = ()
+    """deepmath: benchmarks evaluated every ``eval_every`` steps (the released run: none)"""
+    dry_run: bool = False
+    """replace ``model`` by a tiny random Qwen2 (the 1.5B model's family) with a locally
+    trained tokenizer, and cap the data: the preset's whole code path, no download"""
+    device: str = "cpu"
+    """"cpu", "cuda", "cuda:1", ... (the model, the sampler and the update run there)"""
+    backend: str = "hf"
+    """sampler: "hf" (transformers, shares the model: updates are visible in place) or "vllm"
+    (``dslib.policy.vllm``: its own engine, new weights pushed after every update, asleep
+    during the update when colocated on a GPU)"""
+    dtype: str = "float32"
+    """parameter dtype of the trained model: float32 or bfloat16"""
     train_levels: tuple[int, ...] = (4, 5)
     """countdown levels drawn for training (the hard ones: where flat RL stalls)"""
     train_split: str = "rl"
@@ -96,16 +118,39 @@ class TrainConfig:
     mini_batches: int = 8
     """optimizer updates per step and epoch (released run: 2048 seqs / 256 = 8, §6)"""
     ppo_epochs: int = 1
+    micro_batch_tokens: int | None = None
+    """split each mini-batch's forward/backward into micro-batches of at most this many
+    (padded) tokens, accumulating gradients (the released run: 18,432 tokens per GPU, §6);
+    None = one pass per mini-batch. The loss is the same: each micro-batch is divided by the
+    mini-batch's count"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass (long responses on a GPU)"""
     skip_zero_signal_updates: bool = True
     """skip the optimizer step of a mini-batch whose advantages are all zero: its gradient is
     zero, and an AdamW step would still move the weights along stale momentum. The released
     run's mini-batches (256 sequences) never have this; the tiny preset's small ones often do"""
     eval_every: int = 10
     """evaluate every this many steps (and before the first and after the last); 0 = never"""
+    eval_at_start: bool = True
+    """evaluate before the first step (a later round continuing the previous one's weights
+    already has that number)"""
     eval_problems: int = 100
     eval_samples: int = 4
     checkpoint_every: int = 1
     """write the checkpoint every this many steps (a killed run loses at most that many)"""
+    train_subset: str | None = None
+    """a filter file (``dslib filter``, :mod:`dslib.filtering`): train only on the problems it
+    keeps (the hard subset D_hard, reference §5.1); None = every problem of ``train_levels``"""
+    replay_buffer: str | None = None
+    """a replay-buffer file (:mod:`dslib.replay`): its problems skip the search and get hybrid
+    groups of cached solutions + direct rollouts (reference §5.3); None = no buffer"""
+    hygiene: bool = False
+    """drop garbled or endlessly repeating INCORRECT samples before the update (paper §4.2,
+    reference §5.5; not in the released code, so off by default; criterion:
+    :func:`dslib.replay.is_degenerate`)"""
+    log_rollouts: bool = False
+    """append every sampled response's outcome to ``rollouts.jsonl`` (the released run dumps
+    rollouts every step; the replay buffer of the next round is registered from them)"""
     seed: int = 0
     search: SearchConfig = field(default_factory=SearchConfig)
     grpo: TreeGRPOConfig = field(default_factory=TreeGRPOConfig)
@@ -121,6 +166,16 @@ class TrainConfig:
             self.search = SearchConfig(**self.search)
         if isinstance(self.grpo, dict):
             self.grpo = TreeGRPOConfig(**self.grpo)
+        if self.task not in TASKS:
+            raise ValueError(f"TrainConfig.task must be one of {TASKS}, got {self.task!r}")
+        if self.grader not in ("dapo", "check"):
+            raise ValueError(f"TrainConfig.grader must be 'dapo' or 'check', got {self.grader!r}")
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"TrainConfig.backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"TrainConfig.dtype must be float32 or bfloat16, got {self.dtype!r}")
+        self.data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        self.eval_benchmarks = tuple(self.eval_benchmarks)
         self.train_levels = tuple(int(v) for v in self.train_levels)
         self.eval_levels = tuple(int(v) for v in self.eval_levels)
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))
@@ -155,8 +210,71 @@ def tiny_preset() -> TrainConfig:
     )
 
 
-#: named presets; the 1.5B issue adds "paper-1.5b"
-PRESETS: dict[str, Callable[[], TrainConfig]] = {"tiny": tiny_preset}
+#: the released run's round-0 data (reference §6): the two Pass1@4 hard subsets, in this order
+PAPER_DATA = ("data/deepmath103k_round0_train_0.jsonl", "data/deepmath103k_round0_train_25.jsonl")
+
+
+def paper_preset() -> TrainConfig:
+    """The released 1.5B recipe, field by field (reference §6, ``round0.sh``).
+
+    | field                      | value                                   | released run          |
+    |----------------------------|-----------------------------------------|-----------------------|
+    | model                      | nvidia/Nemotron-Research-Reasoning-Qwen-1.5B | actor model path |
+    | data                       | DeepMath-103K round-0 hard subsets      | train_0 + train_25    |
+    | max_prompt_tokens          | 2048 (left truncation)                  | max_prompt_length     |
+    | search.step_tokens x depth | 256 x 64 = 16,384 response tokens       | max_response_length   |
+    | search.width / n_traj.     | 8 / 8, temperature 1.0, top-p 1.0       | mcts_config           |
+    | problems_per_step x n      | 256 x 8 = 2,048 sequences               | train_batch_size, n   |
+    | mini_batches               | 8 (32 prompts = 256 sequences each)     | ppo_mini_batch_size   |
+    | micro_batch_tokens         | 18,432 per forward, gradient checkpointing | ppo_max_token_len |
+    | lr, warm-up, wd, clip      | 1e-6, 10 steps, 0.1, 1.0; AdamW (0.9, 0.999), constant |  |
+    | grpo clip / dual / agg     | 0.2 / 0.28, 10, token-mean; no KL, no entropy bonus |       |
+    | overlong buffer            | 4,096 tokens, factor 1.0                | reward_kwargs         |
+    | grader                     | dapo (math_dapo compute_score_boxed)    | reward fn             |
+    | steps / checkpoints / eval | 100 per round / every 5 / none          | save_freq, test_freq  |
+    | replay threshold           | 0.25 (``dslib.rounds``' paper preset)   | replay_buffer_0.25    |
+
+    ``data`` paths are relative to the working directory: point them at the converted JSONL
+    (``../shared/data/deepmath/`` here) or the released parquet files with ``--set data=[...]``.
+    """
+    return TrainConfig(
+        mode="deepsearch", model="nvidia/Nemotron-Research-Reasoning-Qwen-1.5B",
+        task="deepmath", data=PAPER_DATA, grader="dapo", max_prompt_tokens=2048,
+        train_levels=(), eval_levels=(), steps=100, problems_per_step=256,
+        samples_per_problem=8, max_new_tokens=16384, temperature=1.0, lr=1e-6,
+        warmup_steps=10, weight_decay=0.1, grad_clip=1.0, adam_betas=(0.9, 0.999),
+        mini_batches=8, ppo_epochs=1, eval_every=0, checkpoint_every=5, seed=0,
+        device="cuda", dtype="bfloat16", micro_batch_tokens=18432, gradient_checkpointing=True,
+        search=SearchConfig(step_tokens=256, max_depth=64, width=8, n_trajectories=8,
+                            temperature=1.0, top_p=1.0),
+        grpo=TreeGRPOConfig.paper_1p5b(),
+    )
+
+
+def dry_run_config(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` shrunk to run its code path in seconds on a CPU (``dry_run=True``).
+
+    A random tiny Qwen2 stands in for the model (:func:`dry_run_model`); batch, tree and token
+    sizes shrink; data files that do not exist here are replaced by built-in sample problems.
+    Everything else (task, grader, loss, schedule, switches) stays the preset's.
+    """
+    data = cfg.data if cfg.data and all(Path(d).exists() for d in cfg.data) else ()
+    return dataclasses.replace(
+        cfg, dry_run=True, data=data, device="cpu", dtype="float32", steps=min(cfg.steps, 2),
+        problems_per_step=2, samples_per_problem=2, max_new_tokens=24, mini_batches=1,
+        max_prompt_tokens=min(cfg.max_prompt_tokens or 192, 192), checkpoint_every=1,
+        micro_batch_tokens=256 if cfg.micro_batch_tokens else None,
+        eval_problems=2, eval_samples=1,
+        search=dataclasses.replace(cfg.search, step_tokens=8, max_depth=3, width=2,
+                                   n_trajectories=2),
+        grpo=dataclasses.replace(
+            cfg.grpo, max_response_tokens=24,
+            overlong_buffer=6 if cfg.grpo.overlong_buffer else cfg.grpo.overlong_buffer),
+    )
+
+
+#: named presets (``dslib train --preset NAME``)
+PRESETS: dict[str, Callable[[], TrainConfig]] = {"tiny": tiny_preset, "paper-1.5b": paper_preset}
 
 
 def preset(name: str) -> TrainConfig:
@@ -215,6 +333,9 @@ class Task:
     eval_sets: dict[str, list[Any]]
     verifier: Callable[[Any, list[int]], Verdict]
     tokenizer: Any = None
+    source: Path | None = None
+    """the model directory the task came from; its ``build_info.json`` (problem splits) is
+    copied into every checkpoint, so a checkpoint reloads with the same splits"""
 
 
 def countdown_task(cfg: TrainConfig, reasoner: Any) -> Task:
@@ -222,11 +343,15 @@ def countdown_task(cfg: TrainConfig, reasoner: Any) -> Task:
     train = [it for lv in cfg.train_levels for it in reasoner.prompted(lv, cfg.train_split)]
     if not train:
         raise ValueError(f"no {cfg.train_split!r} problems for levels {cfg.train_levels}")
+    if cfg.train_subset:
+        from dslib.filtering import subset_from_file
+
+        train = subset_from_file(train, cfg.train_subset)
     evals = {
         f"L{lv}": reasoner.prompted(lv, cfg.eval_split, cfg.eval_problems)
         for lv in cfg.eval_levels
     }
-    return Task(train, evals, reasoner.verifier(), reasoner.load_tokenizer())
+    return Task(train, evals, reasoner.verifier(), reasoner.load_tokenizer(), reasoner.path)
 
 
 def outcome_group(
@@ -287,9 +412,8 @@ class Trainer:
         progress: bool = True,
         before_rollout: Callable[[Trainer, list[Any]], dict[str, list[Sample]]] | None = None,
     ) -> None:
-        from dslib.policy.hf import HFPolicy
-
         self.cfg = cfg
+        self.dist = distributed.current()
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.before_rollout = before_rollout
@@ -299,11 +423,13 @@ class Trainer:
         #: the samples of the latest step (a round's replay-buffer registration reads them)
         self.last_samples: list[Sample] = []
         if model is None or task is None:
-            loaded_model, loaded_task = _load_model_and_task(cfg)
+            loaded_model, loaded_task = load_model_and_task(cfg)
             model = model if model is not None else loaded_model
             task = task if task is not None else loaded_task
         self.model = model
         self.task = task
+        if cfg.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
         torch.manual_seed(cfg.seed)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
@@ -313,12 +439,12 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda u: min(1.0, (u + 1) / warm)
         )
-        eos = self.model.generation_config.eos_token_id
-        eos = eos[0] if isinstance(eos, list) else eos
-        self.policy = HFPolicy(
-            self.model, eos_token_id=eos,
-            pad_token_id=self.model.generation_config.pad_token_id, seed=cfg.seed,
-        )
+        self.policy = make_policy(self.model, cfg.seed, cfg.backend,
+                                  source=self.task.source or cfg.model, dtype=cfg.dtype)
+        if self.before_rollout is None and cfg.replay_buffer:
+            from dslib.replay import ReplayBuffer, make_before_rollout
+
+            self.before_rollout = make_before_rollout(ReplayBuffer.load(cfg.replay_buffer))
 
     # ------------------------------------------------------------------ run
     @classmethod
@@ -331,7 +457,8 @@ class Trainer:
         cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         from dslib.policy.hf import load_causal_lm
 
-        model = load_causal_lm(ckpt)
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.dtype]
+        model = load_causal_lm(ckpt).to(device=cfg.device, dtype=dtype)
         trainer = cls(cfg, run_dir, model=model, **kwargs)
         state = json.loads((ckpt / "state.json").read_text())
         opt = torch.load(ckpt / "optimizer.pt", weights_only=False)
@@ -341,19 +468,30 @@ class Trainer:
         trainer.cumulative_sampled = int(state["cumulative_sampled"])
         trainer.history = _read_metrics(run_dir / "metrics.jsonl", upto_step=trainer.step)
         _write_metrics(run_dir / "metrics.jsonl", trainer.history)  # drop a lost step's lines
+        rollouts = run_dir / "rollouts.jsonl"
+        if rollouts.exists():
+            _write_metrics(rollouts, _read_metrics(rollouts, upto_step=trainer.step))
         return trainer
 
     def train(self, steps: int | None = None) -> list[dict[str, Any]]:
         """Run until ``cfg.steps`` (or ``steps`` more); returns the metrics history."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        main = self.dist.main  # rank 0 writes files and evaluates (dslib.distributed)
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
         last = self.cfg.steps if steps is None else min(self.cfg.steps, self.step + steps)
-        if self.step == 0 and self.cfg.eval_every and not self._has_eval(0):
+        if (main and self.step == 0 and self.cfg.eval_every and self.cfg.eval_at_start
+                and not self._has_eval(0)):
             self._log(self.evaluate())
-        bar = _bar(range(self.step, last), f"train {self.cfg.mode}", self.progress)
+        bar = _bar(range(self.step, last), f"train {self.cfg.mode}", self.progress and main)
         for _ in bar:
             row = self.train_step()
+            if not main:
+                self.history.append(row)
+                continue
             self._log(row)
+            if self.cfg.log_rollouts:
+                self._log_rollouts()
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(reward=f"{row['reward']:+.2f}", acc=f"{row['accuracy']:.2f}")
             ev = self.cfg.eval_every
@@ -361,7 +499,8 @@ class Trainer:
                 self._log(self.evaluate())
             if self.step % self.cfg.checkpoint_every == 0 or self.step == last:
                 self.save_checkpoint()
-        self.plot()
+        if main:
+            self.plot()
         return self.history
 
     def train_step(self) -> dict[str, Any]:
@@ -369,7 +508,7 @@ class Trainer:
         t0 = time.perf_counter()
         step = self.step
         self._reseed(step)
-        items = self.problems_for(step)
+        items = distributed.shard(self.problems_for(step), self.dist)  # all of them: 1 process
         cached = self.before_rollout(self, items) if self.before_rollout else {}
         fresh = [it for it in items if str(it.id) not in cached]
         t_roll = time.perf_counter()
@@ -383,9 +522,17 @@ class Trainer:
                 dataclasses.replace(s, group=base, problem_id=str(pid)) for s in group
             )
         hook_stats = dict(getattr(self.before_rollout, "last_stats", None) or {})
+        if self.dist.active:
+            samples, roll, hook_stats, cached = _merge_ranks(
+                distributed.gather((samples, roll, hook_stats, list(cached)), self.dist))
         rollout_s = time.perf_counter() - t_roll
         self.last_samples = samples
+        dropped = self.degenerate(samples) if self.cfg.hygiene else []
+        if dropped:
+            gone = set(map(id, dropped))
+            samples = [s for s in samples if id(s) not in gone]
         t_upd = time.perf_counter()
+        getattr(self.policy, "sleep", lambda: None)()  # a colocated engine frees the GPU
         upd = self.update(samples, step)
         self.step += 1
         sampled = roll.pop("sampled_tokens") + int(hook_stats.pop("sampled_tokens", 0))
@@ -412,7 +559,22 @@ class Trainer:
             "rollout_s": rollout_s, "update_s": time.perf_counter() - t_upd,
             "wall_s": time.perf_counter() - t0, **roll, **upd,
             **{f"cache_{k}": v for k, v in hook_stats.items()},
+            **({"hygiene_dropped": len(dropped)} if self.cfg.hygiene else {}),
         }
+
+    def degenerate(self, samples: Sequence[Sample]) -> list[Sample]:
+        """The INCORRECT samples whose decoded text is garbled or a repetition loop (§5.5).
+
+        Paper Sec. 4.2 removes them "among the incorrect samples" before training; the
+        criterion is :func:`dslib.replay.is_degenerate`. Correct samples are always kept.
+        """
+        from dslib.replay import is_degenerate
+
+        tok = self.task.tokenizer
+        if tok is None:
+            raise ValueError("hygiene=True needs the task's tokenizer to decode responses")
+        return [s for s in samples if not s.correct and is_degenerate(
+            tok.decode(s.response_ids, skip_special_tokens=True)) is not None]
 
     # ------------------------------------------------------------------ data
     def problems_for(self, step: int) -> list[Any]:
@@ -432,7 +594,7 @@ class Trainer:
         """DeepSearch: one tree per problem, Tree-GRPO rewards and advantages per tree."""
         if not items:
             return [], {"sampled_tokens": 0}
-        scfg = dataclasses.replace(self.cfg.search, seed=self._seed(step, 2))
+        scfg = dataclasses.replace(self.cfg.search, seed=self._rank_seed(step, 2))
         results = search.run(items, self.policy, self.task.verifier, scfg)
         samples: list[Sample] = []
         for g, res in enumerate(results):
@@ -480,53 +642,97 @@ class Trainer:
 
     # ------------------------------------------------------------------ update
     def update(self, samples: list[Sample], step: int) -> dict[str, float]:
-        """Recompute old log-probs, then ``ppo_epochs`` x ``mini_batches`` clipped updates."""
+        """Recompute old log-probs, then ``ppo_epochs`` x ``mini_batches`` clipped updates.
+
+        With several processes (:mod:`dslib.distributed`) every rank holds the same global
+        ``samples``; a rank computes the rows it owns, divides by the mini-batch's global
+        count, and the summed gradients equal one process's (same mini-batches, same weights).
+        """
         samples = [s for s in samples if s.response_ids]
         if not samples:
             return {"updates": 0}
+        d = self.dist
         pad = int(self.policy.pad_token_id)
         rng = random.Random(self._seed(step, 3))
-        batch = _collate(samples, pad)
+        dev = next(self.model.parameters()).device
+        batch = {k: v.to(dev) for k, v in _collate(samples, pad).items()}
+        mine_all = torch.tensor(distributed.owned(range(len(samples)), d), dtype=torch.long)
+        old_logp = torch.zeros_like(batch["adv"])
         self.model.eval()
         with torch.no_grad():
-            old_logp = _token_logprobs(self.model, batch["input_ids"], batch["attention_mask"])
+            for part in self._micro_batches(mine_all.tolist(), batch):
+                old_logp[part] = _token_logprobs(
+                    self.model, batch["input_ids"][part], batch["attention_mask"][part])
         metrics: list[dict[str, float]] = []
         self.model.train()
         for _ in range(self.cfg.ppo_epochs):
             order = list(range(len(samples)))
             rng.shuffle(order)
             for chunk in _split(order, self.cfg.mini_batches):
-                idx = torch.tensor(chunk, dtype=torch.long)
-                sub = {k: v[idx] for k, v in batch.items()}
-                logp = _token_logprobs(self.model, sub["input_ids"], sub["attention_mask"])
-                loss, m = tree_grpo.policy_loss(
-                    logp, old_logp[idx], sub["adv"], sub["resp_mask"], self.cfg.grpo,
-                    step_ids=sub["step_ids"],
-                )
+                whole = torch.tensor(chunk, dtype=torch.long)
+                silent = bool((batch["adv"][whole] * batch["resp_mask"][whole]).abs().max() == 0)
+                skip = silent and self.cfg.skip_zero_signal_updates
+                # the loss is a sum over the whole mini-batch divided by ITS count, on any rank
+                count = tree_grpo.aggregation_count(
+                    batch["resp_mask"][whole], self.cfg.grpo, batch["step_ids"][whole])
+                idx = torch.tensor(distributed.owned(chunk, d), dtype=torch.long)
                 self.optimizer.zero_grad(set_to_none=True)
-                silent = bool((sub["adv"] * sub["resp_mask"]).abs().max() == 0)
-                if silent and self.cfg.skip_zero_signal_updates:
+                loss, parts = torch.zeros(()), []
+                for part in self._micro_batches(idx.tolist(), batch):  # a silent mini-batch
+                    sub = {k: v[part] for k, v in batch.items()}     # still reports metrics
+                    logp = _token_logprobs(self.model, sub["input_ids"], sub["attention_mask"])
+                    part_loss, part_m = tree_grpo.policy_loss(
+                        logp, old_logp[part], sub["adv"], sub["resp_mask"], self.cfg.grpo,
+                        step_ids=sub["step_ids"], normalizer=count,
+                    )
+                    if not skip:
+                        part_loss.backward()
+                    loss = loss + part_loss.detach()
+                    parts.append((part_m, int(sub["resp_mask"].sum())))
+                m = _weighted_metrics(parts)
+                if skip:
                     norm = torch.zeros(())
                 else:
-                    loss.backward()
+                    distributed.sum_gradients(self.model.parameters(), d)
                     norm = torch.nn.utils.clip_grad_norm_(
                         self.model.parameters(), self.cfg.grad_clip
                     )
                     self.optimizer.step()
                     self.scheduler.step()  # the warm-up counts optimizer updates
-                m = {k: float(v) for k, v in m.items()}
-                m["loss"], m["grad_norm"] = float(loss.detach()), float(norm)
-                m["skipped_updates"] = float(silent and self.cfg.skip_zero_signal_updates)
-                metrics.append(m)
+                row = {k: float(v) for k, v in (m or {}).items()}
+                row["loss"] = distributed.sum_scalar(float(loss.detach()), d)
+                row["grad_norm"], row["skipped_updates"] = float(norm), float(skip)
+                metrics.append(row)
         self.model.eval()
         self._push_weights()
-        out = {k: _mean([m[k] for m in metrics]) for k in metrics[0]}
+        keys = set().union(*metrics)
+        out = {k: _mean([m[k] for m in metrics if k in m]) for k in sorted(keys)}
         out["updates"] = len(metrics)
         # behaviour vs recomputed log-probs over sampled tokens (cached ones have none)
-        own = batch["resp_mask"] * batch["sampled"][:, None]
+        own = batch["resp_mask"][mine_all] * batch["sampled"][mine_all][:, None]
         out["behaviour_vs_recomputed_logp"] = float(
-            (old_logp - batch["behaviour_logp"]).abs().mul(own).sum() / own.sum().clamp(min=1)
+            (old_logp[mine_all] - batch["behaviour_logp"][mine_all]).abs().mul(own).sum()
+            / own.sum().clamp(min=1)
         )
+        return out
+
+    def _micro_batches(self, rows: list[int], batch: dict[str, torch.Tensor]) -> list[list[int]]:
+        """``rows`` in consecutive groups whose padded size (rows x longest) fits the budget."""
+        budget = self.cfg.micro_batch_tokens
+        if not rows:
+            return []
+        if budget is None:
+            return [rows]
+        lengths = batch["attention_mask"].sum(dim=1)
+        out: list[list[int]] = [[]]
+        longest = 0
+        for r in rows:
+            n = int(lengths[r])
+            if out[-1] and max(longest, n) * (len(out[-1]) + 1) > budget:
+                out.append([])
+                longest = 0
+            out[-1].append(r)
+            longest = max(longest, n)
         return out
 
     def _push_weights(self) -> None:
@@ -568,6 +774,9 @@ class Trainer:
         self.model.save_pretrained(tmp)
         if self.task.tokenizer is not None:
             self.task.tokenizer.save_pretrained(tmp)
+        info = self.task.source / "build_info.json" if self.task.source else None
+        if info is not None and info.exists():
+            shutil.copy2(info, tmp / "build_info.json")
         torch.save(
             {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
             tmp / "optimizer.pt",
@@ -587,8 +796,12 @@ class Trainer:
     def _seed(self, step: int, salt: int) -> int:
         return (self.cfg.seed * 1_000_003 + step * 101 + salt) % (2**31)
 
+    def _rank_seed(self, step: int, salt: int) -> int:
+        """A sampling seed of its own per rank (rank 0: the single-process seed)."""
+        return (self._seed(step, salt) + 7919 * self.dist.rank) % (2**31)
+
     def _reseed(self, step: int, salt: int = 1) -> None:
-        seed = self._seed(step, salt)
+        seed = self._rank_seed(step, salt) if salt == 1 else self._seed(step, salt)
         random.seed(seed)
         torch.manual_seed(seed)
         self.policy.seed(seed)
@@ -601,6 +814,15 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+
+    def _log_rollouts(self) -> None:
+        """One line per response of the latest step (cached replays excluded: not sampled)."""
+        with open(self.run_dir / "rollouts.jsonl", "a") as f:
+            for s in self.last_samples:
+                if not s.cached:
+                    f.write(json.dumps({"step": self.step, "problem_id": s.problem_id,
+                                        "correct": s.correct, "score": s.score,
+                                        "response_ids": s.response_ids}) + "\n")
 
     def plot(self) -> Path | None:
         """Training curves to ``curves.png`` (reward, accuracy, zero-signal share, eval)."""
@@ -618,6 +840,40 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- pure helpers
+
+
+def _weighted_metrics(parts: Sequence[tuple[dict[str, Any], int]]) -> dict[str, float] | None:
+    """Micro-batch metrics combined, each weighted by its response tokens."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return {k: float(v) for k, v in parts[0][0].items()}
+    total = sum(w for _, w in parts) or 1
+    keys = parts[0][0].keys()
+    return {k: sum(float(m[k]) * w for m, w in parts) / total for k in keys}
+
+
+def _merge_ranks(
+    parts: Sequence[tuple[list[Sample], dict[str, Any], dict[str, Any], list[str]]],
+) -> tuple[list[Sample], dict[str, Any], dict[str, Any], list[str]]:
+    """One global step from every rank's (samples, rollout stats, hook stats, cached ids).
+
+    Samples keep rank order; group ids are renumbered so groups stay distinct. Token counts
+    add up; other rollout statistics (means over trees) are averaged over the ranks.
+    """
+    samples: list[Sample] = []
+    rolls, hooks, cached = [], [], []
+    for part_samples, roll, hook, ids in parts:
+        base = max((s.group for s in samples), default=-1) + 1
+        samples.extend(dataclasses.replace(s, group=s.group + base) for s in part_samples)
+        rolls.append(roll)
+        hooks.append(hook)
+        cached.extend(ids)
+    roll = {k: (sum(r.get(k, 0) for r in rolls) if k == "sampled_tokens"
+                else _mean([r[k] for r in rolls if k in r]))
+            for k in set().union(*rolls)}
+    hook = {k: sum(h.get(k, 0) for h in hooks) for k in set().union(*hooks)}
+    return samples, roll, hook, cached
 
 
 def _collate(samples: Sequence[Sample], pad_id: int) -> dict[str, torch.Tensor]:
@@ -698,9 +954,99 @@ def _write_metrics(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def _load_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
-    if cfg.task != "countdown":
-        raise ValueError(f"unknown task {cfg.task!r} (this build knows 'countdown')")
+def make_policy(model: Any, seed: int, backend: str = "hf", source: str | Path | None = None,
+                dtype: str = "float32") -> Any:
+    """The sampling backend for ``model``.
+
+    "hf": an :class:`~dslib.policy.hf.HFPolicy` sharing ``model`` (updates are visible in
+    place). "vllm": a :class:`~dslib.policy.vllm.VLLMPolicy` engine started from ``source`` (a
+    model directory or hub name), then given ``model``'s current weights, so a resumed run or a
+    later round samples from the weights it trains.
+    """
+    if backend == "vllm":
+        from dslib.policy.vllm import VLLMPolicy
+
+        if source is None:
+            raise ValueError("backend 'vllm' needs the model's directory or hub name (source)")
+        on_gpu = next(model.parameters()).device.type == "cuda"
+        policy = VLLMPolicy.from_pretrained(str(source), dtype=dtype, seed=seed,
+                                            enable_sleep_mode=on_gpu,
+                                            gpu_memory_utilization=0.3 if on_gpu else None)
+        policy.load_weights(model.state_dict())
+        return policy
+    from dslib.policy.hf import HFPolicy
+
+    eos = model.generation_config.eos_token_id
+    eos = eos[0] if isinstance(eos, list) else eos
+    return HFPolicy(model, eos_token_id=eos, pad_token_id=model.generation_config.pad_token_id,
+                    seed=seed)
+
+
+def load_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
+    """The model ``cfg.model`` names and the task of ``cfg`` (its subset applied)."""
+    if cfg.task == "deepmath":
+        model, task = deepmath_model_and_task(cfg)
+    else:
+        model, task = countdown_model_and_task(cfg)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.dtype]
+    return model.to(device=cfg.device, dtype=dtype), task
+
+
+def deepmath_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
+    """DeepMath problems with the model's chat template, graded by ``cfg.grader`` (§6).
+
+    ``dry_run``: a tiny random Qwen2 and a tokenizer trained here replace the model, and the
+    data is capped at 64 problems (the built-in sample problems when no file is given).
+    """
+    from functools import partial
+
+    from dslib.tasks import math as math_task
+    from dslib.tasks.base import TokenVerifier
+
+    if cfg.dry_run and not Path(cfg.model).is_dir():  # a dry run's own checkpoints load
+        model, tokenizer = dry_run_model()
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+        model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32).eval()
+    if cfg.data:
+        problems = list(math_task.load_deepmath(list(cfg.data), limit=64 if cfg.dry_run else None))
+    elif cfg.dry_run:
+        problems = list(math_task.SAMPLE_PROBLEMS)
+    else:
+        raise ValueError("task 'deepmath' needs data: --set data=[FILE, ...] or a dataset name")
+    train = math_task.prompted(tokenizer, problems, cfg.max_prompt_tokens)
+    if cfg.train_subset:
+        from dslib.filtering import subset_from_file
+
+        train = subset_from_file(train, cfg.train_subset)
+    grader = math_task.dapo_grader if cfg.grader == "dapo" else None
+    verifier = TokenVerifier(tokenizer, partial(math_task.verify, grader=grader))
+    evals = {}
+    if cfg.eval_benchmarks and cfg.eval_every:
+        sets = math_task.load_benchmarks(list(cfg.eval_benchmarks), limit=cfg.eval_problems)
+        evals = {name: math_task.prompted(tokenizer, probs, cfg.max_prompt_tokens)
+                 for name, probs in sets.items()}
+    return model, Task(train, evals, verifier, tokenizer,
+                       Path(cfg.model) if Path(cfg.model).is_dir() else None)
+
+
+def dry_run_model() -> tuple[Any, Any]:
+    """A randomly initialised tiny Qwen2 and a byte-level BPE trained in about a second.
+
+    Qwen2 is the 1.5B model's architecture family (Nemotron-Research-Reasoning-Qwen-1.5B is a
+    ``Qwen2ForCausalLM``); byte-level BPE encodes any math text. Nothing is downloaded.
+    """
+    from dslib import tiny
+
+    tcfg = tiny.TinyConfig()
+    tokenizer = tiny.build_tokenizer(tcfg)
+    return tiny.build_model(tcfg, tokenizer).eval(), tokenizer
+
+
+def countdown_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
+    """The tiny reasoner (cached build, or a checkpoint of one) and its countdown splits."""
     from dslib import tiny
 
     if cfg.model == "tiny":

@@ -635,6 +635,68 @@ def plot_training(
     return fig
 
 
+def before_after(history: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """Held-out set -> (pass@1 at the first evaluation, pass@1 at the last) of one run."""
+    evals = [r for r in history if r.get("kind") == "eval"]
+    if not evals:
+        return {}
+    first, last = evals[0], evals[-1]
+    return {k[: -len("/pass@1")]: (first[k], last.get(k, float("nan")))
+            for k in sorted(first) if k.endswith("/pass@1")}
+
+
+def plot_before_after(runs: dict[str, Sequence[dict[str, Any]]], title: str = "") -> Any:
+    """Grouped bars: held-out pass@1 per set, before training and after each run.
+
+    ``runs`` maps a label to a run's metrics rows; "before" is taken from the first run (all
+    runs start from the same weights).
+    """
+    import matplotlib.pyplot as plt
+
+    tables = {label: before_after(rows) for label, rows in runs.items()}
+    first = next(iter(tables.values()), {})
+    sets = list(first)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.6 * max(1, len(sets)), 3.2))
+    width = 0.8 / (len(tables) + 1)
+    xs = range(len(sets))
+    ax.bar([x for x in xs], [first[s][0] for s in sets], width, color="tab:gray",
+           label="before")
+    for j, (label, table) in enumerate(tables.items(), start=1):
+        ax.bar([x + j * width for x in xs], [table.get(s, (0, 0))[1] for s in sets], width,
+               color=f"C{j - 1}", label=f"after: {label}")
+    ax.set_xticks([x + width * len(tables) / 2 for x in xs], sets)
+    ax.set_ylabel("held-out pass@1")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "held-out accuracy per difficulty")
+    fig.tight_layout()
+    return fig
+
+
+def plot_rounds(rows: Sequence[dict[str, Any]]) -> Any:
+    """Two panels of a rounds run (``dslib.rounds``): the hard set split into cached and
+    unsolved problems per round (the paper's Table 6), and sampled vs saved tokens."""
+    import matplotlib.pyplot as plt
+
+    r = [row["round"] for row in rows]
+    unsolved = [row["unsolved"] for row in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
+    a1.bar(r, unsolved, label="unsolved (searched)", color="tab:gray")
+    a1.bar(r, [row["cached"] for row in rows], bottom=unsolved,
+           label="cached (skip the search)", color="tab:green")
+    a1.set(xlabel="round", ylabel="problems in the hard set", xticks=r,
+           title="the hard set shrinks, the cache grows")
+    sampled = [row["savings"]["sampled_tokens"] for row in rows]
+    a2.bar(r, sampled, label="sampled", color="tab:blue")
+    a2.bar(r, [row["savings"]["saved_tokens"] for row in rows], bottom=sampled,
+           label="saved by the cache (est.)", color="tab:green", alpha=0.6)
+    a2.set(xlabel="round", ylabel="tokens", xticks=r, title="sampled tokens per round")
+    for ax in (a1, a2):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _moving_average(values: Sequence[float], window: int) -> list[float]:
     """Trailing mean over up to ``window`` values (the first points average what exists)."""
     out, total = [], 0.0

@@ -46,7 +46,26 @@ def _strip_machine_details(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = collapse_streams(cell.outputs)
     nbformat.write(nb, path)
+
+
+def collapse_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs and keep only the final state of each ``\r``-redrawn
+    line, so a progress bar is stored as its last frame instead of one chunk per update."""
+    out: list = []
+    for o in outputs:
+        if (o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream"
+                and out[-1]["name"] == o["name"]):
+            out[-1]["text"] += o["text"]
+        else:
+            out.append(o)
+    for o in out:
+        if o.get("output_type") == "stream":
+            lines = [line.split("\r")[-1] for line in o["text"].split("\n")]
+            o["text"] = "\n".join(line for line in lines if line.strip()) + "\n"
+    return out
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
+# The vLLM backend's tests run in their own process and venv
+# (`.venv-vllm/bin/python -m pytest -q tests/vllm_backend`): an in-process vLLM engine makes
+# torch.set_num_threads a no-op for the rest of the process. `pytest tests` skips the
+# directory; naming it explicitly still collects it.
+collect_ignore = ["vllm_backend"]
+
 
 @pytest.fixture(scope="session")
 def tiny_reasoner():

@@ -74,3 +74,21 @@ def per_prefix_counts(prefixes: Sequence[Sequence[int]], n: int | Sequence[int])
     if any(k < 0 for k in counts):
         raise ValueError(f"sample counts must be >= 0, got {counts}")
     return counts
+
+
+def validate_request(
+    prefixes: Sequence[Sequence[int]],
+    n: int | Sequence[int],
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+) -> list[int]:
+    """Check one ``sample`` call's arguments (every backend); returns the per-prefix counts."""
+    counts = per_prefix_counts(prefixes, n)
+    if any(len(p) == 0 for p in prefixes):
+        raise ValueError("every prefix needs at least one token")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"bad sampling parameters: temperature={temperature}, top_p={top_p}")
+    return counts

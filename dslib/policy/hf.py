@@ -52,7 +52,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 
-from dslib.policy.base import Segment, per_prefix_counts
+from dslib.policy.base import Segment, validate_request
 
 
 class HFPolicy:
@@ -172,13 +172,7 @@ class HFPolicy:
         top_p: float = 1.0,
     ) -> list[list[Segment]]:
         """Sample ``n`` (or ``n[i]``) continuations of each prefix; see the module docstring."""
-        counts = per_prefix_counts(prefixes, n)
-        if any(len(p) == 0 for p in prefixes):
-            raise ValueError("every prefix needs at least one token")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if temperature < 0 or not 0 < top_p <= 1:
-            raise ValueError(f"bad sampling parameters: temperature={temperature}, top_p={top_p}")
+        counts = validate_request(prefixes, n, max_new_tokens, temperature, top_p)
         out: list[list[Segment]] = [[] for _ in prefixes]
         # Split into passes of at most max_rows rows, keeping each prefix's samples together.
         start = 0

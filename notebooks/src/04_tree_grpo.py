@@ -241,4 +241,21 @@ plt.show()
 #
 # Note the budgets: a tree spends about three times the sampled tokens of 4 flat samples
 # (printed above). A 20-step run on two CPU cores shows the mechanics, not a result; the
-# measured 150-step comparison of the two modes is `make demo` (README).
+# measured 150-step comparison of the two modes is `make demo` (notebook 06, README).
+
+# %% [markdown]
+# ## Summary
+#
+# Tree-GRPO turns a searched tree into per-token training signal: each node's tokens get its
+# soft-clipped accumulated q-value, the answer's tokens get ±1, and the advantage subtracts the
+# mean final score of the problem's recorded trajectories without dividing by their spread.
+# The loss is PPO's clipped ratio with DAPO's clip-higher and a dual clip, averaged over tokens;
+# with sequence-level rewards it is exactly DAPO's loss (checked against TRL in the tests). Its
+# strength is that an all-wrong tree still carries a gradient; its catch, with the code's
+# baseline, is that the gradient favours the prefixes of the confident mistake. Notebook 05
+# adds the machinery that decides *which* problems get a tree at all.
+#
+# **Exercise.** Switch the baseline to the paper's mean over every terminal of the tree:
+# `TreeGRPOConfig(baseline="tree")` in section 2 (and `grpo=TreeGRPOConfig(baseline="tree")`
+# in the training cell). How do the heat maps of the all-wrong trees change, and does the
+# short training run still raise the reward?

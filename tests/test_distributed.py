@@ -1,0 +1,78 @@
+"""Two CPU processes (gloo) give the weights of one process with the same global batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import random
+
+import torch
+import torch.multiprocessing as mp
+
+from dslib import distributed
+from dslib.config import SearchConfig
+from dslib.trainer import TrainConfig, Trainer, countdown_task
+
+
+def cfg_for_test() -> TrainConfig:
+    return TrainConfig(
+        mode="grpo", steps=1, problems_per_step=4, samples_per_problem=4, lr=1e-3,
+        warmup_steps=1, weight_decay=0.1, mini_batches=2, eval_every=0, train_levels=(3,),
+        eval_levels=(3,), max_new_tokens=24, search=SearchConfig.tiny(n_trajectories=2),
+    )
+
+
+def test_shard_and_owned_cover_everything_once():
+    items = list(range(11))
+    parts = [distributed.shard(items, distributed.Dist(r, 3)) for r in range(3)]
+    assert sorted(x for p in parts for x in p) == items
+    owned = [distributed.owned(range(11), distributed.Dist(r, 3)) for r in range(3)]
+    assert sorted(x for p in owned for x in p) == items
+    assert distributed.gather("x", distributed.Dist()) == ["x"]
+
+
+def test_two_processes_match_one(quick_reasoner, tmp_path):
+    cfg = cfg_for_test()
+    task = countdown_task(cfg, quick_reasoner)
+    single = Trainer(cfg, tmp_path / "single", model=quick_reasoner.load_model(), task=task,
+                     progress=False)
+    samples, _ = single.flat_rollouts(single.problems_for(0))
+    # advantages of our choosing: the update's arithmetic is what is compared, and the
+    # under-trained model would give all-zero (silent) groups
+    rng = random.Random(0)
+    samples = [dataclasses.replace(s, advantages=[rng.uniform(-1, 1)] * len(s.response_ids))
+               for s in samples]
+    (tmp_path / "samples.pkl").write_bytes(pickle.dumps(samples))
+    single.update(samples, step=0)
+    reference = single.model.state_dict()
+
+    mp.spawn(_run, args=(2, str(tmp_path / "init"), str(quick_reasoner.path),
+                         str(tmp_path / "samples.pkl"), str(tmp_path), cfg.to_dict()),
+             nprocs=2, join=True)
+    # the gradients of the last mini-batch, summed over ranks, are the single process's
+    grads = [torch.load(tmp_path / f"grads-{r}.pt") for r in range(2)]
+    for name, q in single.model.named_parameters():
+        assert (grads[0][name] - q.grad).abs().max().item() <= 1e-6, name
+    # replicas stay identical; the weights agree with one process up to float summation
+    # order, which AdamW's first step (g / |g|) magnifies: within 1 % of the step size lr
+    ranks = [torch.load(tmp_path / f"update-{r}.pt") for r in range(2)]
+    for key, ref in reference.items():
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.lr, key
+    assert any(not torch.equal(ref, quick_reasoner.load_model().state_dict()[k])
+               for k, ref in reference.items())  # the update did move the weights
+
+    steps = [torch.load(tmp_path / f"step-{r}.pt") for r in range(2)]
+    assert all(torch.equal(steps[0][k], steps[1][k]) for k in steps[0])
+    hist = [json.loads((tmp_path / f"history-{r}.json").read_text()) for r in range(2)]
+    assert hist[0][-1]["sequences"] == cfg.problems_per_step * cfg.samples_per_problem
+    assert hist[0][-1]["sampled_tokens"] == hist[1][-1]["sampled_tokens"]  # global counts
+    rows = (tmp_path / "e2e" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1  # rank 0 alone writes
+
+
+def _run(rank, *args):
+    from dist_worker import run
+
+    run(rank, *args)

@@ -1,0 +1,39 @@
+"""Notebook 06 (the full run) executed by papermill with smoke=True: the pipeline end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = ROOT / "notebooks" / "06_full_run.ipynb"
+
+
+def test_full_run_notebook_smoke(tiny_reasoner, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / "run"
+    papermill.execute_notebook(
+        str(NB), str(tmp_path / "06.ipynb"), cwd=str(NB.parent), kernel_name="python3",
+        progress_bar=False, parameters={"smoke": True, "output_dir": str(out)},
+    )
+    nb = nbformat.read(tmp_path / "06.ipynb", as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    summary = (out / "summary.md").read_text()
+    assert "DeepSearch: 2 rounds x 2 steps" in summary and "flat GRPO" in summary
+    for name in ("curves.png", "before_after.png", "rounds.png", "histories.json"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "deepsearch" / "round-2" / "checkpoint" / "state.json").exists()
+    assert (out / "grpo" / "checkpoint" / "state.json").exists()
+
+
+def test_unknown_preset_says_what_is_missing(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    with pytest.raises(papermill.PapermillExecutionError, match="not available"):
+        papermill.execute_notebook(
+            str(NB), str(tmp_path / "06.ipynb"), cwd=str(NB.parent), kernel_name="python3",
+            progress_bar=False, parameters={"preset": "huge", "output_dir": str(tmp_path)},
+        )

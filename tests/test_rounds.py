@@ -1,0 +1,225 @@
+"""Hard-subset training, hygiene, the rollout log, and the multi-round loop end to end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from dslib import cli
+from dslib.config import SearchConfig
+from dslib.filtering import (
+    FilterFileError,
+    FilterHeader,
+    FilterRecord,
+    read_filter,
+    subset_from_file,
+    write_filter,
+)
+from dslib.replay import ReplayBuffer, correct_share
+from dslib.rounds import Rounds, RoundsConfig, cache_savings, round_outcomes, table6
+from dslib.trainer import Sample, TrainConfig, Trainer, countdown_task
+
+
+def small_cfg(model: str = "tiny", **kw) -> TrainConfig:
+    base = TrainConfig(
+        model=model, steps=2, problems_per_step=4, samples_per_problem=2, lr=1e-4,
+        warmup_steps=1, weight_decay=0.0, mini_batches=1, eval_every=0, eval_problems=4,
+        eval_samples=2, train_levels=(3,), eval_levels=(3,), max_new_tokens=40,
+        search=SearchConfig.tiny(n_trajectories=2, width=2, max_depth=4),
+    )
+    return replace(base, **kw)
+
+
+def write_subset(path, ids_successes, k=4):
+    recs = [FilterRecord(i, s, k) for i, s in ids_successes]
+    write_filter(path, recs, FilterHeader("f" * 16, k))
+
+
+# ----------------------------------------------------------------------------- subset
+
+
+def test_trainer_trains_only_on_the_problems_the_filter_keeps(quick_reasoner, tmp_path):
+    items = countdown_task(small_cfg(), quick_reasoner).train_items
+    a, b, c = (str(it.id) for it in items[:3])
+    write_subset(tmp_path / "f.jsonl", [(a, 0), (b, 1), (c, 2)])  # 2/4 > 0.25: dropped
+    task = countdown_task(small_cfg(train_subset=str(tmp_path / "f.jsonl")), quick_reasoner)
+    assert [str(it.id) for it in task.train_items] == [a, b]
+    t = Trainer(small_cfg(problems_per_step=4), tmp_path / "r", task=task,
+                model=quick_reasoner.load_model(), progress=False)
+    assert {str(it.id) for it in t.problems_for(0) + t.problems_for(1)} == {a, b}
+
+
+def test_foreign_or_empty_subset_files_are_clear_errors(quick_reasoner, tmp_path):
+    items = countdown_task(small_cfg(), quick_reasoner).train_items
+    write_subset(tmp_path / "x.jsonl", [("cd9-not-a-problem", 0)])
+    with pytest.raises(FilterFileError, match="not in the training data"):
+        subset_from_file(items, tmp_path / "x.jsonl")
+    write_subset(tmp_path / "y.jsonl", [(str(items[0].id), 4)])
+    with pytest.raises(FilterFileError, match="keeps no problem"):
+        subset_from_file(items, tmp_path / "y.jsonl")
+
+
+# ----------------------------------------------------------------------------- hygiene
+
+
+def sample(tok, text: str, correct: bool) -> Sample:
+    ids = tok.encode(text, add_special_tokens=False)
+    return Sample([1], ids, [0.0] * len(ids), [0] * len(ids), 1.0 if correct else -1.0,
+                  correct, [0.0] * len(ids), 0)
+
+
+def test_hygiene_drops_only_degenerate_incorrect_samples(quick_reasoner, tmp_path):
+    task = countdown_task(small_cfg(), quick_reasoner)
+    t = Trainer(small_cfg(hygiene=True), tmp_path, task=task,
+                model=quick_reasoner.load_model(), progress=False)
+    tok = task.tokenizer
+    loop = "3 + 4 = 7\n" * 12
+    normal = "5 * 3 = 15\n15 - 4 = 11\n\\boxed{5*3-4}"
+    samples = [sample(tok, loop, False), sample(tok, normal, False), sample(tok, loop, True)]
+    assert t.degenerate(samples) == [samples[0]]  # the correct loop is kept (paper §4.2)
+
+
+def test_hygiene_runs_inside_the_step_and_is_logged(quick_reasoner, tmp_path):
+    task = countdown_task(small_cfg(), quick_reasoner)
+    t = Trainer(small_cfg(hygiene=True, mode="grpo", steps=1), tmp_path, task=task,
+                model=quick_reasoner.load_model(), progress=False)
+    calls = []
+    t.degenerate = lambda s: calls.append(len(s)) or [x for x in s if not x.correct][:1]
+    row = t.train_step()
+    assert calls == [len(t.last_samples)]
+    assert row["hygiene_dropped"] == min(1, sum(not s.correct for s in t.last_samples))
+
+
+# ----------------------------------------------------------------------------- rollout log
+
+
+def test_rollout_log_is_cut_back_to_the_checkpoint_on_resume(quick_reasoner, tmp_path):
+    task = countdown_task(small_cfg(), quick_reasoner)
+    t = Trainer(small_cfg(log_rollouts=True, steps=3), tmp_path, task=task,
+                model=quick_reasoner.load_model(), progress=False)
+    t.train(steps=1)
+    rows = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert len(rows) == len(t.last_samples) and {r["step"] for r in rows} == {1}
+    with open(tmp_path / "rollouts.jsonl", "a") as f:  # step 2 logged, then killed
+        f.write(json.dumps({"step": 2, "problem_id": "x", "correct": True,
+                            "response_ids": [1]}) + "\n")
+    Trainer.resume(tmp_path, task=task, progress=False)
+    assert set(round_outcomes(tmp_path / "rollouts.jsonl")) == {r["problem_id"] for r in rows}
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+
+
+def test_cache_savings_arithmetic():
+    rows = [{"kind": "train", "cached_groups": 1, "cache_sampled_tokens": 10,
+             "sampled_tokens": 310},  # 3 searched problems: 300 tokens
+            {"kind": "train", "cached_groups": 0, "sampled_tokens": 400},  # 4 searched
+            {"kind": "eval", "cached_groups": 99}]
+    s = cache_savings(rows, problems_per_step=4)
+    assert s["searches_skipped"] == 1 and s["searched"] == 7
+    assert s["tokens_per_search"] == pytest.approx(700 / 7)
+    assert s["saved_tokens"] == pytest.approx(100 - 10)
+    assert s["saved_share"] == pytest.approx(90 / (710 + 90))
+
+
+def test_table6_shape():
+    row = {"round": 2, "cached": 765, "unsolved": 12893, "cached_ratio": 765 / 13658,
+           "savings": {"searches_skipped": 3, "sampled_tokens": 1000, "saved_tokens": 50,
+                       "saved_share": 0.05}, "eval_after": {"L3": 0.25}}
+    md = table6([row])
+    assert "| 2 | 765 | 12893 | 5.6% | 3 | 1,000 | 50 (5.0%) | 0.250 |" in md
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def two_rounds(tiny_reasoner, tmp_path_factory):
+    """Two rounds on 3-number problems with the default tiny reasoner (it solves some)."""
+    out = tmp_path_factory.mktemp("rounds")
+    cfg = small_cfg(problems_per_step=8, eval_every=1, lr=5e-5,
+                    search=SearchConfig.tiny(n_trajectories=4))
+    rcfg = RoundsConfig(rounds=2, steps_per_round=3, pool_size=24)
+    rows = Rounds(cfg, rcfg, out, progress=False).run()
+    return cfg, rcfg, out, rows
+
+
+def test_rounds_chain_filters_buffers_and_checkpoints(two_rounds):
+    cfg, rcfg, out, rows = two_rounds
+    assert [r["round"] for r in rows] == [1, 2]
+    h1, recs1 = read_filter(out / "filter-1.jsonl")
+    assert len(recs1) == 24 and h1.k == 4
+    kept1 = {r.id for r in recs1 if r.rate <= 0.25}
+    _, recs2 = read_filter(out / "filter-2.jsonl")
+    assert {r.id for r in recs2} == kept1  # round 2 re-filters D_hard^(1) only
+    assert rows[0]["hard"] == len(kept1) and rows[0]["cached"] == 0  # empty buffer in round 1
+    assert rows[1]["model"].endswith("round-1/checkpoint")  # continues the previous weights
+    for r in rows:
+        assert r["cached"] + r["unsolved"] == r["hard"]
+    # registration follows the code rule on the round's logged rollouts
+    outcomes = round_outcomes(out / "round-1" / "rollouts.jsonl")
+    expect = {p for p, rs in outcomes.items() if 0 < correct_share(rs) <= 0.25}
+    buf2 = ReplayBuffer.load(out / "buffer-2.json")
+    assert set(buf2.ids()) == expect
+    assert buf2.ids(), "the tiny reasoner solved nothing in round 1: the test needs a solve"
+    kept2 = {r.id for r in recs2 if r.rate <= 0.25}
+    assert rows[1]["cached"] == sum(p in buf2 for p in kept2)
+
+
+def test_round_two_serves_every_buffered_problem_from_the_cache(two_rounds):
+    """Through the real call path: each drawn buffered problem skipped the search."""
+    _, rcfg, out, _ = two_rounds
+    buf = ReplayBuffer.load(out / "buffer-2.json")
+    t = Trainer.resume(out / "round-2", progress=False)
+    metrics = [json.loads(x) for x in (out / "round-2" / "metrics.jsonl").read_text().splitlines()]
+    train = [m for m in metrics if m["kind"] == "train"]
+    expect = [sum(str(it.id) in buf for it in t.problems_for(s))
+              for s in range(rcfg.steps_per_round)]
+    assert [m["cached_groups"] for m in train] == expect
+    assert sum(expect) > 0, "no buffered problem was drawn: the check would be vacuous"
+
+
+def test_rounds_resume_and_grow(two_rounds):
+    cfg, rcfg, out, rows = two_rounds
+    again = Rounds(cfg, rcfg, out, progress=False)
+    assert again.rows == rows and again.run() == rows  # nothing to redo
+    with pytest.raises(ValueError, match="another configuration"):
+        Rounds(cfg, replace(rcfg, k=8), out, progress=False)
+    assert "| 1 | 0 |" in (out / "table6.md").read_text()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_filter_and_rounds(quick_reasoner, tmp_path, capsys):
+    common = ["--preset", "tiny", "--runs", str(tmp_path), "--pool", "6",
+              "--set", f"model={quick_reasoner.path}", "--set", "train_levels=[3]",
+              "--set", "max_new_tokens=24"]
+    assert cli.main(["filter", *common]) == 0
+    out = capsys.readouterr().out
+    assert "kept" in out and "train_subset=" in out
+    _, recs = read_filter(tmp_path / "filter-tiny.jsonl")
+    assert len(recs) == 6
+    args = ["rounds", *common, "--rounds", "1", "--steps-per-round", "1", "--name", "r",
+            "--set", "problems_per_step=2", "--set", "eval_every=0",
+            "--set", "search.n_trajectories=2", "--set", "search.max_depth=3"]
+    assert cli.main(args) == 0
+    assert "# cached" in capsys.readouterr().out
+    assert (tmp_path / "r" / "buffer-2.json").exists()
+    with pytest.raises(SystemExit, match="another configuration"):
+        cli.main([*args[:-2], "--set", "search.max_depth=4"])
+    with pytest.raises(SystemExit, match="must be >= 1"):
+        cli.main([*args[:5], "--rounds", "0"])
+
+
+def test_history_joins_the_rounds_into_one_run(two_rounds):
+    cfg, rcfg, out, _ = two_rounds
+    hist = Rounds(cfg, rcfg, out, progress=False).history()
+    train = [r for r in hist if r["kind"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, 2 * rcfg.steps_per_round + 1))
+    tokens = [r["cumulative_sampled_tokens"] for r in train]
+    assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
+    evals = [r for r in hist if r["kind"] == "eval"]
+    assert evals[0]["step"] == 0 and evals[-1]["step"] == 2 * rcfg.steps_per_round
