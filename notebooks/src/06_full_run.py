@@ -27,11 +27,11 @@
 
 # %% tags=["parameters"]
 preset = "tiny"          # a training preset of dslib.trainer.PRESETS
-overrides = []           # TrainConfig overrides, e.g. ["search.width=8", "lr=1e-4"]
+overrides = []           # TrainConfig overrides as key=value strings, e.g. lr=1e-4
 output_dir = "../runs/full-run"
 smoke = False            # a few steps of everything (tests)
-rounds = None            # None = the preset's (tiny: 3)
-steps_per_round = None   # None = the preset's (tiny: 50)
+rounds = None            # None: the preset value (tiny: 3)
+steps_per_round = None   # None: the preset value (tiny: 50)
 baseline = True          # also train the flat GRPO/DAPO baseline for comparison
 seed = 0
 
