@@ -4,8 +4,9 @@
     python reproduce/run_studies.py --only plateau negatives --seeds 0 1 2
     python reproduce/run_studies.py --quick --out /tmp/st    # minutes: every code path, tiny sizes
 
-Each study writes ``OUT/sections/NN_name.md`` (the command that made it, a table, a figure) and
-``OUT/NN_name.json`` (every number); ``OUT/RESULTS.md`` is the sections in order, so re-running
+Each study writes ``OUT/sections/NN_name.md`` (the command that made it, a table, a figure)
+and ``RUNS/name.json`` (every number; ``RUNS`` also holds the training runs, outside the
+repository); ``OUT/RESULTS.md`` is the sections in order, so re-running
 one study replaces only its section. Nothing here is hard-coded: every number in a section comes
 from the runs the command made. ``--quick`` shrinks every run to a few steps; its numbers are
 for checking the scripts, not results.
@@ -35,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
+#: where training runs and JSON go (``--runs``); RESULTS.md, sections and figures go to --out
+RUNS: dict[str, Path] = {"dir": ROOT / "runs" / "studies"}
 
 # ----------------------------------------------------------------------------- configs
 
@@ -139,8 +142,8 @@ def plateau(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
     for seed in seeds:
         ds = dataclasses.replace(base, mode="deepsearch", seed=seed)
         gr = dataclasses.replace(base, mode="grpo", seed=seed, samples_per_problem=12)
-        runs["deepsearch"].append(train(ds, out / "plateau" / f"deepsearch-s{seed}"))
-        runs["grpo"].append(train(gr, out / "plateau" / f"grpo-n12-s{seed}"))
+        runs["deepsearch"].append(train(ds, RUNS["dir"] / "plateau" / f"deepsearch-s{seed}"))
+        runs["grpo"].append(train(gr, RUNS["dir"] / "plateau" / f"grpo-n12-s{seed}"))
     levels = sorted(first_eval(runs["deepsearch"][0]))
     rows = ["| set | before | DeepSearch after | flat GRPO (n=12) after |", "|---|---|---|---|"]
     for lv in levels:
@@ -186,7 +189,7 @@ def variants(out: Path, seeds: Sequence[int], quick: bool, command: str, name: s
         for seed in seeds:
             cfg = with_overrides(dataclasses.replace(base, seed=seed), overrides)
             slug = label.replace(" ", "_").replace("+", "").replace("(", "").replace(")", "")
-            h = train(cfg, out / name / f"{slug}-s{seed}")
+            h = train(cfg, RUNS["dir"] / name / f"{slug}-s{seed}")
             results.setdefault(label, []).append(final_eval(h))
             toks.setdefault(label, []).append(tokens(h))
     levels = sorted(next(iter(results.values()))[0])
@@ -219,7 +222,7 @@ def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
         cfg, rcfg = dataclasses.replace(base_config(False), seed=seed), tiny_rounds()
         if quick:
             cfg, rcfg = smoke(cfg, rcfg)
-        rows = Rounds(cfg, rcfg, out / "caching" / f"s{seed}", progress=False).run()
+        rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}", progress=False).run()
         tables.append(f"Seed {seed}:\n\n" + table6(rows))
     save(out, "caching", {"seeds": list(seeds)})
     return section("Caching over rounds (paper Table 6)", command, tables)
@@ -243,7 +246,7 @@ def search_strategies(out: Path, seeds: Sequence[int], quick: bool, command: str
 def throughput(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
     """Time per training step split into rollout and update (the update includes the old
     log-prob recomputation), from the plateau runs' metrics."""
-    path = out / "plateau.json"
+    path = RUNS["dir"] / "plateau.json"
     if not path.exists():
         plateau(out, seeds[:1], quick, command)
     data = json.loads(path.read_text())
@@ -270,7 +273,9 @@ STUDIES: dict[str, tuple[str, Callable[..., str]]] = {
 
 
 def save(out: Path, name: str, data: Any) -> None:
-    (out / f"{name}.json").write_text(json.dumps(data, default=str))
+    """Every number of a study, as JSON, next to its training runs (not in the repository)."""
+    RUNS["dir"].mkdir(parents=True, exist_ok=True)
+    (RUNS["dir"] / f"{name}.json").write_text(json.dumps(data, default=str))
 
 
 def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Path:
@@ -292,7 +297,14 @@ def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Pa
     head = ["# Results on the tiny reasoner", "",
             "Every section was written by the command above it (reproduce/run_studies.py)."
             + (" **Quick mode: script checks, not results.**" if quick else ""), ""]
-    parts = [p.read_text() for p in sorted((out / "sections").glob("*.md"))]
+    # a hand-written reading of a study (reproduce/readings/NN_name.md) follows its section
+    # in a full run; it quotes only numbers of that section
+    readings = ROOT / "reproduce" / "readings"
+    parts = []
+    for sec in sorted((out / "sections").glob("*.md")):
+        parts.append(sec.read_text())
+        if not quick and (readings / sec.name).exists():
+            parts.append((readings / sec.name).read_text() + "\n")
     results = out / "RESULTS.md"
     results.write_text("\n".join(head + parts))
     return results
@@ -300,11 +312,17 @@ def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Pa
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "reproduce"), help="output folder")
+    ap.add_argument("--out", default=str(ROOT / "reproduce"),
+                    help="folder of RESULTS.md, sections/ and figures")
+    ap.add_argument("--runs", default=None,
+                    help="folder of the training runs and JSON (default: runs/studies, or "
+                         "OUT/runs with --quick)")
     ap.add_argument("--only", nargs="*", default=[], choices=list(STUDIES))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true", help="a few steps of each run")
     args = ap.parse_args(argv)
+    default_runs = Path(args.out) / "runs" if args.quick else ROOT / "runs" / "studies"
+    RUNS["dir"] = Path(args.runs) if args.runs else default_runs
     path = run(Path(args.out), args.only, args.seeds, args.quick)
     print(f"wrote {path}")
     return 0
