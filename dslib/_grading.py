@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -96,8 +97,8 @@ def _read_group(s: str, i: int) -> tuple[str, int] | None:
     return s[i + 1 : j], j + 1
 
 
-def _unwrap_command(s: str, names: tuple[str, ...], keep: str = "{}") -> str:
-    r"""Replace ``\name{X}`` by ``X`` (``keep="{}"`` keeps the braces: ``{X}``)."""
+def _map_command_groups(s: str, names: tuple[str, ...], fn: Callable[[str], str]) -> str:
+    r"""Replace every top-level ``\name{content}`` by ``fn(content)``."""
     pattern = re.compile(r"\\(?:" + "|".join(names) + r")(?![A-Za-z])\s*(?=\{)")
     out = []
     pos = 0
@@ -109,28 +110,20 @@ def _unwrap_command(s: str, names: tuple[str, ...], keep: str = "{}") -> str:
             continue
         content, after = group
         out.append(s[pos : m.start()])
-        out.append(("{" + content + "}") if keep == "{}" else content)
-        pos = after
-    out.append(s[pos:])
-    return "".join(out)
-
-
-def _replace_text_groups(s: str, fn) -> str:
-    r"""Apply ``fn(content) -> str`` to every top-level ``\text{content}``."""
-    out = []
-    pos = 0
-    for m in re.finditer(r"\\text\s*(?=\{)", s):
-        if m.start() < pos:
-            continue
-        group = _read_group(s, m.end())
-        if group is None:
-            continue
-        content, after = group
-        out.append(s[pos : m.start()])
         out.append(fn(content))
         pos = after
     out.append(s[pos:])
     return "".join(out)
+
+
+def _unwrap_command(s: str, names: tuple[str, ...], keep: str = "{}") -> str:
+    r"""Replace ``\name{X}`` by ``X`` (``keep="{}"`` keeps the braces: ``{X}``)."""
+    return _map_command_groups(s, names, (lambda c: "{" + c + "}") if keep == "{}" else str)
+
+
+def _replace_text_groups(s: str, fn: Callable[[str], str]) -> str:
+    r"""Apply ``fn(content) -> str`` to every top-level ``\text{content}``."""
+    return _map_command_groups(s, ("text",), fn)
 
 
 _ARG_COMMANDS = {"frac": 2, "binom": 2, "sqrt": 1}

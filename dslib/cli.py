@@ -105,25 +105,18 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
-    import random
-
-    from dslib.filtering import filter_file, keep
-    from dslib.trainer import load_model_and_task, make_policy
+    from dslib.filtering import keep
+    from dslib.rounds import filter_pool
 
     cfg = _config(args)
-    model, task = load_model_and_task(cfg)
-    items = list(task.train_items)
-    if args.pool is not None and args.pool < len(items):
-        items = random.Random(cfg.seed).sample(items, args.pool)
     out = Path(args.out or Path(args.runs) / f"filter-{args.preset}.jsonl")
-    policy = make_policy(model, cfg.seed)
-    header, records = filter_file(
-        policy, model, items, task.verifier, out, k=args.k, delta=args.delta,
-        strict=args.strict, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-        config={"preset": args.preset, "set": list(args.set), "model": cfg.model,
-                "train_levels": list(cfg.train_levels), "split": cfg.train_split},
-        progress=True,
-    )
+    try:
+        header, records = filter_pool(
+            cfg, out, k=args.k, delta=args.delta, strict=args.strict, pool_size=args.pool,
+            config={"preset": args.preset, "set": list(args.set)},
+        )
+    except (OSError, ValueError) as err:  # a missing model directory, bad data, bad k
+        raise SystemExit(str(err)) from None
     hist = [0] * (header.k + 1)
     for r in records:
         hist[r.successes] += 1
@@ -166,7 +159,7 @@ def _rounds(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         rows = Rounds(cfg, rcfg, out).run()
-    except ValueError as err:
+    except (OSError, ValueError) as err:  # other settings in OUT, a missing model or file
         raise SystemExit(str(err)) from None
     print(f"rounds: {out}  ({time.perf_counter() - t0:.0f} s this call)")
     print(table6(rows))

@@ -317,23 +317,46 @@ class Rounds:
     # ------------------------------------------------------------------ filtering
     def first_filter(self) -> None:
         """filter-1.jsonl: Pass1@K of the base model on the pool (a seeded sample if capped)."""
-        model, task = load_model_and_task(dataclasses.replace(self.cfg, train_subset=None))
-        pool = list(task.train_items)
-        if self.rcfg.pool_size is not None and self.rcfg.pool_size < len(pool):
-            pool = random.Random(self.cfg.seed).sample(pool, self.rcfg.pool_size)
-        self.write_filter(1, make_policy(model, self.cfg.seed), model, task, pool)
+        filter_pool(self.cfg, self.filter_path(1), k=self.rcfg.k, delta=self.rcfg.delta,
+                    strict=self.rcfg.strict, pool_size=self.rcfg.pool_size,
+                    progress=self.progress)
 
     def write_filter(self, i: int, policy: Any, model: Any, task: Task, items: list[Any]) -> None:
         """filter-i.jsonl: Pass1@K of ``policy`` on ``items``, seeded by the round."""
-        policy.seed(self.cfg.seed * 1_000_003 + 7919 * i)
-        filter_file(
-            policy, model, items, task.verifier, self.filter_path(i),
-            k=self.rcfg.k, delta=self.rcfg.delta, strict=self.rcfg.strict,
-            max_new_tokens=self.cfg.max_new_tokens, temperature=self.cfg.temperature,
-            config={"round": i, "train_levels": list(self.cfg.train_levels),
-                    "split": self.cfg.train_split},
-            progress=self.progress,
-        )
+        write_round_filter(self.cfg, i, self.filter_path(i), policy, model, task, items,
+                           self.rcfg.k, self.rcfg.delta, self.rcfg.strict, self.progress)
+
+
+def filter_pool(cfg: TrainConfig, path: str | Path, k: int = 4, delta: float = 0.25,
+                strict: bool = False, pool_size: int | None = None,
+                config: dict[str, Any] | None = None, progress: bool = True
+                ) -> tuple[Any, list[Any]]:
+    """Pass1@K of ``cfg.model`` on its training pool (a seeded sample of ``pool_size``).
+
+    What ``dslib filter`` writes, and the first filter of :class:`Rounds` with the same
+    settings (same pool, same seed: the same file).
+    """
+    model, task = load_model_and_task(dataclasses.replace(cfg, train_subset=None))
+    pool = list(task.train_items)
+    if pool_size is not None and pool_size < len(pool):
+        pool = random.Random(cfg.seed).sample(pool, pool_size)
+    return write_round_filter(cfg, 1, Path(path), make_policy(model, cfg.seed), model, task,
+                              pool, k, delta, strict, progress, config)
+
+
+def write_round_filter(cfg: TrainConfig, i: int, path: Path, policy: Any, model: Any,
+                       task: Task, items: list[Any], k: int, delta: float, strict: bool,
+                       progress: bool, config: dict[str, Any] | None = None
+                       ) -> tuple[Any, list[Any]]:
+    """The filter before round ``i``: Pass1@K of ``policy`` on ``items``, seeded by (seed, i)."""
+    policy.seed(cfg.seed * 1_000_003 + 7919 * i)
+    return filter_file(
+        policy, model, items, task.verifier, path, k=k, delta=delta, strict=strict,
+        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+        config={"round": i, "model": cfg.model, "train_levels": list(cfg.train_levels),
+                "split": cfg.train_split, **(config or {})},
+        progress=progress,
+    )
 
 
 def _as_json(data: Any) -> Any:

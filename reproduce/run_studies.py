@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
 #: where training runs and JSON go (``--runs``); RESULTS.md, sections and figures go to --out
-RUNS: dict[str, Path] = {"dir": ROOT / "runs" / "studies"}
+RUNS: dict[str, Any] = {"dir": ROOT / "runs" / "studies", "progress": True}
 
 # ----------------------------------------------------------------------------- configs
 
@@ -82,12 +82,14 @@ NEGATIVES = ["most_confident", "random", "least_confident"]
 
 
 def train(cfg: Any, run_dir: Path) -> list[dict[str, Any]]:
-    """One training run (resumed if its directory already holds one)."""
+    """One training run (resumed if its directory already holds one; a bar per run)."""
     from dslib.trainer import Trainer
 
+    print(f"  {run_dir.parent.name}/{run_dir.name}", flush=True)
+    progress = RUNS.get("progress", True)
     if (run_dir / "checkpoint" / "state.json").exists():
-        return Trainer.resume(run_dir, progress=False).train()
-    return Trainer(cfg, run_dir, progress=False).train()
+        return Trainer.resume(run_dir, progress=progress).train()
+    return Trainer(cfg, run_dir, progress=progress).train()
 
 
 def final_eval(history: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -222,7 +224,8 @@ def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
         cfg, rcfg = dataclasses.replace(base_config(False), seed=seed), tiny_rounds()
         if quick:
             cfg, rcfg = smoke(cfg, rcfg)
-        rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}", progress=False).run()
+        rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}",
+                      progress=RUNS["progress"]).run()
         tables.append(f"Seed {seed}:\n\n" + table6(rows))
     save(out, "caching", {"seeds": list(seeds)})
     return section("Caching over rounds (paper Table 6)", command, tables)
@@ -323,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     default_runs = Path(args.out) / "runs" if args.quick else ROOT / "runs" / "studies"
     RUNS["dir"] = Path(args.runs) if args.runs else default_runs
+    RUNS["progress"] = not args.quick
     path = run(Path(args.out), args.only, args.seeds, args.quick)
     print(f"wrote {path}")
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from logprob_check import max_logprob_error
 
 from dslib import search
 from dslib.config import SearchConfig
@@ -58,16 +59,6 @@ def items(tiny_reasoner) -> list[Any]:
 @pytest.fixture(scope="module")
 def prompts(items) -> list[list[int]]:
     return [list(it.prompt_ids) for it in items[:3] + items[16:19]]
-
-
-def max_logprob_error(model: Any, prefixes: Sequence[Sequence[int]], out: Any) -> float:
-    worst = 0.0
-    with torch.no_grad():
-        for prefix, segs in zip(prefixes, out, strict=True):
-            for seg in segs:
-                ref = sequence_logprobs(model, prefix, seg.token_ids)
-                worst = max(worst, (ref - torch.tensor(seg.logprobs)).abs().max().item())
-    return worst
 
 
 # ------------------------------------------------------------------------- (a) log-probs

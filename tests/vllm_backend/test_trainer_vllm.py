@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from logprob_check import max_logprob_error
 
 from dslib.config import SearchConfig
-from dslib.policy.hf import sequence_logprobs
 from dslib.policy.vllm import VLLMPolicy
 from dslib.trainer import TrainConfig, Trainer
-
-
-def max_error(model, prefixes, out) -> float:
-    worst = 0.0
-    with torch.no_grad():
-        for prefix, segs in zip(prefixes, out, strict=True):
-            for seg in segs:
-                ref = sequence_logprobs(model, prefix, seg.token_ids)
-                worst = max(worst, (ref - torch.tensor(seg.logprobs)).abs().max().item())
-    return worst
 
 
 @pytest.mark.parametrize("mode", ["grpo", "deepsearch"])
@@ -39,7 +29,7 @@ def test_trainer_samples_from_the_weights_it_trains(tiny_reasoner, tmp_path, mod
                    zip(base.state_dict().values(), trainer.model.state_dict().values()))
         prompts = [list(it.prompt_ids) for it in trainer.task.train_items[:3]]
         out = trainer.policy.sample(prompts, n=2, max_new_tokens=16)
-        assert max_error(trainer.model, prompts, out) <= 1e-4   # the trained weights...
-        assert max_error(base, prompts, out) > 1e-3             # ...not the starting ones
+        assert max_logprob_error(trainer.model, prompts, out) <= 1e-4   # the trained weights...
+        assert max_logprob_error(base, prompts, out) > 1e-3             # ...not the starting ones
     finally:
         trainer.policy.close()
