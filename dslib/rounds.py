@@ -207,7 +207,9 @@ class Rounds:
             state = json.loads(self.state_path.read_text())
             mine = _as_json(dataclasses.asdict(rcfg) | {"rounds": None})
             theirs = dict(state["rounds_config"]) | {"rounds": None}
-            if state["train_config"] != _as_json(cfg.to_dict()) or mine != theirs:
+            # through TrainConfig: a field added to the kit since takes its default
+            saved = _as_json(TrainConfig.from_dict(state["train_config"]).to_dict())
+            if saved != _as_json(cfg.to_dict()) or mine != theirs:
                 raise ValueError(f"{self.out} holds rounds with another configuration: "
                                  "resume with the same settings (only --rounds may grow), "
                                  "or pick a new name")

@@ -39,6 +39,7 @@ Shapes inside an update (B sequences of a mini-batch, T = longest prompt + respo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -96,7 +97,13 @@ class TrainConfig:
     (``dslib.policy.vllm``: its own engine, new weights pushed after every update, asleep
     during the update when colocated on a GPU)"""
     dtype: str = "float32"
-    """parameter dtype of the trained model: float32 or bfloat16"""
+    """dtype of the trained model's parameters and AdamW state (the master weights): float32,
+    or bfloat16 for memory experiments only: a bf16 weight (8-bit mantissa) cannot take an
+    update of lr 1e-6, so pure-bf16 training at the paper's rate barely moves"""
+    compute_dtype: str = "float32"
+    """dtype of the learner's forward/backward: "bfloat16" runs them under ``torch.autocast``
+    while the parameters stay in ``dtype`` (fp32 master weights with bf16 compute, the mixed
+    precision of the released run's FSDP workers, §6); also the vLLM engine's dtype"""
     train_levels: tuple[int, ...] = (4, 5)
     """countdown levels drawn for training (the hard ones: where flat RL stalls)"""
     train_split: str = "rl"
@@ -125,6 +132,16 @@ class TrainConfig:
     mini-batch's count"""
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass (long responses on a GPU)"""
+    shard_optimizer: bool = False
+    """shard AdamW's state over ranks (ZeRO stage 1,
+    ``torch.distributed.optim.ZeroRedundancyOptimizer``): each rank keeps the moments of
+    1/world of the parameters; ignored with one process"""
+    drop_unsolved_groups: bool = False
+    """leave every group (tree, or flat group) without a correct trajectory out of the update:
+    DAPO's dynamic-sampling filter applied to trees. NOT in the paper or the released code,
+    which train on a confident mistake when a tree has no correct leaf (§3.4); an experiment
+    for the tiny reasoner, whose trees are >= 90 % all wrong and whose code advantage then
+    gives the mistake's prefix tanh(q) + 1 > 0 (§4.2)"""
     skip_zero_signal_updates: bool = True
     """skip the optimizer step of a mini-batch whose advantages are all zero: its gradient is
     zero, and an AdamW step would still move the weights along stale momentum. The released
@@ -172,8 +189,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.grader must be 'dapo' or 'check', got {self.grader!r}")
         if self.backend not in ("hf", "vllm"):
             raise ValueError(f"TrainConfig.backend must be 'hf' or 'vllm', got {self.backend!r}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"TrainConfig.dtype must be float32 or bfloat16, got {self.dtype!r}")
+        for name in ("dtype", "compute_dtype"):
+            if getattr(self, name) not in ("float32", "bfloat16"):
+                raise ValueError(f"TrainConfig.{name} must be float32 or bfloat16, "
+                                 f"got {getattr(self, name)!r}")
         self.data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
         self.eval_benchmarks = tuple(self.eval_benchmarks)
         self.train_levels = tuple(int(v) for v in self.train_levels)
@@ -233,6 +252,7 @@ def paper_preset() -> TrainConfig:
     | grader                     | dapo (math_dapo compute_score_boxed)    | reward fn             |
     | steps / checkpoints / eval | 100 per round / every 5 / none          | save_freq, test_freq  |
     | replay threshold           | 0.25 (``dslib.rounds``' paper preset)   | replay_buffer_0.25    |
+    | dtype / compute_dtype      | fp32 master weights / bf16 autocast     | FSDP mixed precision  |
 
     ``data`` paths are relative to the working directory: point them at the converted JSONL
     (``../shared/data/deepmath/`` here) or the released parquet files with ``--set data=[...]``.
@@ -244,7 +264,8 @@ def paper_preset() -> TrainConfig:
         samples_per_problem=8, max_new_tokens=16384, temperature=1.0, lr=1e-6,
         warmup_steps=10, weight_decay=0.1, grad_clip=1.0, adam_betas=(0.9, 0.999),
         mini_batches=8, ppo_epochs=1, eval_every=0, checkpoint_every=5, seed=0,
-        device="cuda", dtype="bfloat16", micro_batch_tokens=18432, gradient_checkpointing=True,
+        device="cuda", dtype="float32", compute_dtype="bfloat16", micro_batch_tokens=18432,
+        gradient_checkpointing=True,
         search=SearchConfig(step_tokens=256, max_depth=64, width=8, n_trajectories=8,
                             temperature=1.0, top_p=1.0),
         grpo=TreeGRPOConfig.paper_1p5b(),
@@ -260,7 +281,8 @@ def dry_run_config(cfg: TrainConfig) -> TrainConfig:
     """
     data = cfg.data if cfg.data and all(Path(d).exists() for d in cfg.data) else ()
     return dataclasses.replace(
-        cfg, dry_run=True, data=data, device="cpu", dtype="float32", steps=min(cfg.steps, 2),
+        cfg, dry_run=True, data=data, device="cpu", dtype="float32", compute_dtype="float32",
+        steps=min(cfg.steps, 2),
         problems_per_step=2, samples_per_problem=2, max_new_tokens=24, mini_batches=1,
         max_prompt_tokens=min(cfg.max_prompt_tokens or 192, 192), checkpoint_every=1,
         micro_batch_tokens=256 if cfg.micro_batch_tokens else None,
@@ -431,16 +453,29 @@ class Trainer:
         if cfg.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         torch.manual_seed(cfg.seed)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
-            weight_decay=cfg.weight_decay,
-        )
+        #: AdamW's state sharded over the ranks (``cfg.shard_optimizer`` with several processes)
+        self.sharded_optimizer = bool(cfg.shard_optimizer and self.dist.active)
+        if self.sharded_optimizer:
+            from torch.distributed.optim import ZeroRedundancyOptimizer
+
+            # each rank steps its partition with the full (summed, clipped) gradient, then
+            # broadcasts the new values: the same weights as AdamW, 1/world of its state
+            self.optimizer = ZeroRedundancyOptimizer(
+                self.model.parameters(), optimizer_class=torch.optim.AdamW, lr=cfg.lr,
+                betas=cfg.adam_betas, weight_decay=cfg.weight_decay,
+            )
+        else:
+            self.optimizer = torch.optim.AdamW(
+                self.model.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
+                weight_decay=cfg.weight_decay,
+            )
         warm = max(1, cfg.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda u: min(1.0, (u + 1) / warm)
         )
         self.policy = make_policy(self.model, cfg.seed, cfg.backend,
-                                  source=self.task.source or cfg.model, dtype=cfg.dtype)
+                                  source=self.task.source or cfg.model,
+                                  dtype=policy_dtype(cfg))
         if self.before_rollout is None and cfg.replay_buffer:
             from dslib.replay import ReplayBuffer, make_before_rollout
 
@@ -462,15 +497,17 @@ class Trainer:
         trainer = cls(cfg, run_dir, model=model, **kwargs)
         state = json.loads((ckpt / "state.json").read_text())
         opt = torch.load(ckpt / "optimizer.pt", weights_only=False)
+        # the full AdamW state, whether saved sharded or not; a sharded optimizer keeps its part
         trainer.optimizer.load_state_dict(opt["optimizer"])
         trainer.scheduler.load_state_dict(opt["scheduler"])
         trainer.step = int(state["step"])
         trainer.cumulative_sampled = int(state["cumulative_sampled"])
         trainer.history = _read_metrics(run_dir / "metrics.jsonl", upto_step=trainer.step)
-        _write_metrics(run_dir / "metrics.jsonl", trainer.history)  # drop a lost step's lines
         rollouts = run_dir / "rollouts.jsonl"
-        if rollouts.exists():
-            _write_metrics(rollouts, _read_metrics(rollouts, upto_step=trainer.step))
+        if trainer.dist.main:  # rank 0 alone writes the run directory
+            _write_metrics(run_dir / "metrics.jsonl", trainer.history)  # drop a lost step's lines
+            if rollouts.exists():
+                _write_metrics(rollouts, _read_metrics(rollouts, upto_step=trainer.step))
         return trainer
 
     def train(self, steps: int | None = None) -> list[dict[str, Any]]:
@@ -486,6 +523,9 @@ class Trainer:
         bar = _bar(range(self.step, last), f"train {self.cfg.mode}", self.progress and main)
         for _ in bar:
             row = self.train_step()
+            save = self.step % self.cfg.checkpoint_every == 0 or self.step == last
+            if save:
+                self.gather_optimizer_state()  # every rank: a collective when sharded
             if not main:
                 self.history.append(row)
                 continue
@@ -497,7 +537,7 @@ class Trainer:
             ev = self.cfg.eval_every
             if ev and (self.step % ev == 0 or self.step == self.cfg.steps):
                 self._log(self.evaluate())
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == last:
+            if save:
                 self.save_checkpoint()
         if main:
             self.plot()
@@ -531,9 +571,13 @@ class Trainer:
         if dropped:
             gone = set(map(id, dropped))
             samples = [s for s in samples if id(s) not in gone]
+        train_samples = samples
+        if self.cfg.drop_unsolved_groups:
+            solved = {s.group for s in samples if s.correct}
+            train_samples = [s for s in samples if s.group in solved]
         t_upd = time.perf_counter()
         getattr(self.policy, "sleep", lambda: None)()  # a colocated engine frees the GPU
-        upd = self.update(samples, step)
+        upd = self.update(train_samples, step)
         self.step += 1
         sampled = roll.pop("sampled_tokens") + int(hook_stats.pop("sampled_tokens", 0))
         self.cumulative_sampled += sampled
@@ -560,6 +604,8 @@ class Trainer:
             "wall_s": time.perf_counter() - t0, **roll, **upd,
             **{f"cache_{k}": v for k, v in hook_stats.items()},
             **({"hygiene_dropped": len(dropped)} if self.cfg.hygiene else {}),
+            **({"unsolved_dropped": len(samples) - len(train_samples)}
+               if self.cfg.drop_unsolved_groups else {}),
         }
 
     def degenerate(self, samples: Sequence[Sample]) -> list[Sample]:
@@ -614,6 +660,8 @@ class Trainer:
         stats = [r.stats for r in results]
         return samples, {
             "sampled_tokens": sum(s.sampled_tokens for s in stats),
+            "forward_tokens": sum(s.forward_tokens for s in stats),
+            "forward_tokens_no_reuse": sum(s.forward_tokens_no_reuse for s in stats),
             "search_iterations": _mean([s.iterations for s in stats]),
             "search_nodes": _mean([s.nodes for s in stats]),
             "search_exhausted": _mean([float(r.exhausted) for r in results]),
@@ -630,15 +678,19 @@ class Trainer:
             temperature=self.cfg.temperature,
         )
         samples: list[Sample] = []
-        sampled = 0
+        sampled = prompts = 0
         for g, (item, segs) in enumerate(zip(items, outs, strict=True)):
             members = [(list(s.token_ids), list(s.logprobs), bool(s.finished)) for s in segs]
             sampled += sum(len(s.token_ids) for s in segs)
+            prompts += len(item.prompt_ids)
             samples.extend(outcome_group(
                 item, members, self.task.verifier, self.cfg.grpo,
                 self.cfg.search.incomplete_score, g,
             ))
-        return samples, {"sampled_tokens": sampled}
+        # forward tokens as search.SearchStats counts them: each prompt once (the shared
+        # prefill), or once per sample (no prefix reuse)
+        return samples, {"sampled_tokens": sampled, "forward_tokens": prompts + sampled,
+                         "forward_tokens_no_reuse": n * prompts + sampled}
 
     # ------------------------------------------------------------------ update
     def update(self, samples: list[Sample], step: int) -> dict[str, float]:
@@ -658,11 +710,13 @@ class Trainer:
         batch = {k: v.to(dev) for k, v in _collate(samples, pad).items()}
         mine_all = torch.tensor(distributed.owned(range(len(samples)), d), dtype=torch.long)
         old_logp = torch.zeros_like(batch["adv"])
+        t_logp = time.perf_counter()
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             for part in self._micro_batches(mine_all.tolist(), batch):
                 old_logp[part] = _token_logprobs(
                     self.model, batch["input_ids"][part], batch["attention_mask"][part])
+        logprob_s = time.perf_counter() - t_logp
         metrics: list[dict[str, float]] = []
         self.model.train()
         for _ in range(self.cfg.ppo_epochs):
@@ -680,7 +734,9 @@ class Trainer:
                 loss, parts = torch.zeros(()), []
                 for part in self._micro_batches(idx.tolist(), batch):  # a silent mini-batch
                     sub = {k: v[part] for k, v in batch.items()}     # still reports metrics
-                    logp = _token_logprobs(self.model, sub["input_ids"], sub["attention_mask"])
+                    with self._autocast():
+                        logp = _token_logprobs(
+                            self.model, sub["input_ids"], sub["attention_mask"])
                     part_loss, part_m = tree_grpo.policy_loss(
                         logp, old_logp[part], sub["adv"], sub["resp_mask"], self.cfg.grpo,
                         step_ids=sub["step_ids"], normalizer=count,
@@ -708,6 +764,7 @@ class Trainer:
         keys = set().union(*metrics)
         out = {k: _mean([m[k] for m in metrics if k in m]) for k in sorted(keys)}
         out["updates"] = len(metrics)
+        out["logprob_s"] = logprob_s
         # behaviour vs recomputed log-probs over sampled tokens (cached ones have none)
         own = batch["resp_mask"][mine_all] * batch["sampled"][mine_all][:, None]
         out["behaviour_vs_recomputed_logp"] = float(
@@ -715,6 +772,13 @@ class Trainer:
             / own.sum().clamp(min=1)
         )
         return out
+
+    def _autocast(self) -> Any:
+        """bf16 compute over fp32 master weights when ``compute_dtype`` says so."""
+        if self.cfg.compute_dtype == "float32":
+            return contextlib.nullcontext()
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
     def _micro_batches(self, rows: list[int], batch: dict[str, torch.Tensor]) -> list[list[int]]:
         """``rows`` in consecutive groups whose padded size (rows x longest) fits the budget."""
@@ -761,8 +825,31 @@ class Trainer:
         return row
 
     # ------------------------------------------------------------------ checkpoints
+    def gather_optimizer_state(self) -> None:
+        """Collect a sharded optimizer's state on rank 0 for :meth:`save_checkpoint`.
+
+        A collective: with ``shard_optimizer`` every rank calls it at the same point, before
+        rank 0 saves (:meth:`train` does); nothing to do otherwise.
+        """
+        if self.sharded_optimizer:
+            self.optimizer.consolidate_state_dict(to=0)
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        """The full AdamW state (rank 0 of a sharded run: gathered by the last
+        :meth:`gather_optimizer_state`), in the layout a plain AdamW loads."""
+        state = self.optimizer.state_dict()
+        if self.sharded_optimizer:
+            # drop rank 0's gathered copy: frees its memory, and a later save that skipped
+            # gather_optimizer_state raises instead of writing stale moments
+            self.optimizer._all_state_dicts = []
+        return state
+
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoint/`` atomically: a new directory swapped in by renames."""
+        """Write ``checkpoint/`` atomically: a new directory swapped in by renames.
+
+        Rank 0 alone calls it; with a sharded optimizer every rank first calls
+        :meth:`gather_optimizer_state`.
+        """
         final = self.run_dir / "checkpoint"
         tmp = self.run_dir / "checkpoint.tmp"
         old = self.run_dir / "checkpoint.old"
@@ -778,7 +865,7 @@ class Trainer:
         if info is not None and info.exists():
             shutil.copy2(info, tmp / "build_info.json")
         torch.save(
-            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
+            {"optimizer": self._optimizer_state(), "scheduler": self.scheduler.state_dict()},
             tmp / "optimizer.pt",
         )
         (tmp / "state.json").write_text(json.dumps({
@@ -952,6 +1039,11 @@ def _write_metrics(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     os.replace(tmp, path)
+
+
+def policy_dtype(cfg: TrainConfig) -> str:
+    """The sampler's dtype: bf16 when either the weights or the compute are bf16."""
+    return "bfloat16" if "bfloat16" in (cfg.dtype, cfg.compute_dtype) else "float32"
 
 
 def make_policy(model: Any, seed: int, backend: str = "hf", source: str | Path | None = None,

@@ -81,10 +81,40 @@ NEGATIVES = ["most_confident", "random", "least_confident"]
 # ----------------------------------------------------------------------------- helpers
 
 
+def same_run(cfg: Any, runs: Path) -> Path | None:
+    """A run directory under ``runs`` (two levels down) trained with exactly ``cfg``, if any.
+
+    The default rows of Tables 4 and 5 are the plateau study's DeepSearch runs: same config,
+    same seed, and training is deterministic on the CPU, so they are trained once.
+    """
+    from dslib.trainer import TrainConfig
+
+    def normal(c: Any) -> Any:  # JSON form; fields newer than a run's file take defaults
+        return json.loads(json.dumps(c.to_dict()))
+
+    want = normal(cfg)
+    for path in sorted(runs.glob("*/*/config.json")):
+        try:
+            if normal(TrainConfig.from_dict(json.loads(path.read_text()))) == want:
+                return path.parent
+        except (OSError, ValueError, TypeError):
+            continue
+    return None
+
+
 def train(cfg: Any, run_dir: Path) -> list[dict[str, Any]]:
-    """One training run (resumed if its directory already holds one; a bar per run)."""
+    """One training run (resumed if its directory already holds one; a bar per run).
+
+    A run with the same config elsewhere under the studies folder is continued instead.
+    """
     from dslib.trainer import Trainer
 
+    if not (run_dir / "config.json").exists():
+        earlier = same_run(cfg, RUNS["dir"])
+        if earlier is not None:
+            print(f"  {run_dir.parent.name}/{run_dir.name}: same config as "
+                  f"{earlier.parent.name}/{earlier.name}, reused", flush=True)
+            run_dir = earlier
     print(f"  {run_dir.parent.name}/{run_dir.name}", flush=True)
     progress = RUNS.get("progress", True)
     if (run_dir / "checkpoint" / "state.json").exists():
@@ -109,21 +139,27 @@ def tokens(history: Sequence[dict[str, Any]]) -> int:
     return int(train_rows[-1]["cumulative_sampled_tokens"]) if train_rows else 0
 
 
-def mean_std(values: Sequence[float]) -> str:
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def eval_curve(history: Sequence[dict[str, Any]], key: str) -> list[tuple[int, float]]:
-    """(cumulative sampled tokens, pass@1) at each evaluation of one run."""
-    seen = {0: 0}
+def eval_curve(history: Sequence[dict[str, Any]], key: str,
+               x: str = "tokens") -> list[tuple[float, float]]:
+    """(cumulative sampled tokens, or training wall seconds, pass@1) at each evaluation.
+
+    Wall time is the sum of the steps' ``wall_s`` (search + update), evaluations excluded.
+    """
+    seen: dict[int, float] = {0: 0.0}
+    wall = 0.0
     for r in history:
         if r.get("kind") == "train":
-            seen[r["step"]] = r["cumulative_sampled_tokens"]
-    return [(seen.get(r["step"], 0), r[key]) for r in history
+            wall += r.get("wall_s", 0.0)
+            seen[r["step"]] = r["cumulative_sampled_tokens"] if x == "tokens" else wall
+    return [(seen.get(r["step"], 0.0), r[key]) for r in history
             if r.get("kind") == "eval" and key in r]
 
 
@@ -163,19 +199,22 @@ def plateau(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
                    f"Train time (s): {statistics.mean(wall['deepsearch']):.0f} vs "
                    f"{statistics.mean(wall['grpo']):.0f}. Share of zero-signal groups in the "
                    f"baseline: {mean_std(zero)}."]
-    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3), squeeze=False)
-    for ax, lv in zip(axes[0], levels, strict=True):
-        for m, style in (("deepsearch", "-"), ("grpo", "--")):
-            for h in runs[m]:
-                pts = eval_curve(h, f"{lv}/pass@1")
-                ax.plot(*zip(*pts), style, marker="o", ms=3, alpha=0.7,
-                        color="C0" if m == "deepsearch" else "C1")
-        ax.set(title=f"{lv}: pass@1 vs sampled tokens", xlabel="sampled tokens")
+    fig, axes = plt.subplots(2, len(levels), figsize=(4 * len(levels), 6), squeeze=False)
+    for row, (x, label) in enumerate((("tokens", "sampled tokens"),
+                                      ("wall", "training seconds"))):
+        for ax, lv in zip(axes[row], levels, strict=True):
+            for m, style in (("deepsearch", "-"), ("grpo", "--")):
+                for h in runs[m]:
+                    pts = eval_curve(h, f"{lv}/pass@1", x)
+                    ax.plot(*zip(*pts), style, marker="o", ms=3, alpha=0.7,
+                            color="C0" if m == "deepsearch" else "C1")
+            ax.set(title=f"{lv}: pass@1 vs {label}", xlabel=label)
     fig.tight_layout()
     fig.savefig(out / "plateau.png", dpi=100)
     plt.close(fig)
     body += ["", "![plateau](plateau.png)  (solid: DeepSearch, dashed: flat GRPO; one line per "
-             "seed)"]
+             "seed; top: against sampled tokens, bottom: against training seconds, "
+             "evaluations excluded)"]
     save(out, "plateau", {"tokens": tok, "wall": wall, "zero_signal": zero,
                           "histories": runs})
     return section("Plateau study (paper Fig. 2 / Table 2)", command, body)
@@ -185,6 +224,8 @@ def variants(out: Path, seeds: Sequence[int], quick: bool, command: str, name: s
              title: str, rows: list[tuple[str, list[str]]]) -> str:
     """Train each row's config for each seed; table of the final held-out pass@1."""
     base = base_config(quick)
+    if RUNS.get("rows"):  # a share of the rows (parallel processes); the table shows them
+        rows = [rows[i] for i in RUNS["rows"]]
     results: dict[str, list[dict[str, float]]] = {}
     toks: dict[str, list[int]] = {}
     for label, overrides in rows:
@@ -219,16 +260,29 @@ def negatives(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str
 def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
     from dslib.rounds import Rounds, smoke, table6, tiny_rounds
 
-    tables = []
+    tables, per_seed = [], []
     for seed in seeds:
         cfg, rcfg = dataclasses.replace(base_config(False), seed=seed), tiny_rounds()
         if quick:
             cfg, rcfg = smoke(cfg, rcfg)
         rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}",
                       progress=RUNS["progress"]).run()
-        tables.append(f"Seed {seed}:\n\n" + table6(rows))
-    save(out, "caching", {"seeds": list(seeds)})
-    return section("Caching over rounds (paper Table 6)", command, tables)
+        per_seed.append(rows)
+        tables.append(f"Seed {seed}:\n\n" + table6(rows) + "\n")
+    summary = ["| round | cached ratio | # cached | # unsolved | saved tokens (est.) |",
+               "|---|---|---|---|---|"]
+    for i in range(min(len(rows) for rows in per_seed)):
+        rs = [rows[i] for rows in per_seed]
+        ratio = [100 * r["cached_ratio"] for r in rs]
+        saved = [100 * r.get("savings", {}).get("saved_share", 0.0) for r in rs]
+        summary.append(
+            f"| {rs[0]['round']} | {mean_std(ratio, 1)} % | "
+            f"{mean_std([r['cached'] for r in rs], 1)} | "
+            f"{mean_std([r['unsolved'] for r in rs], 1)} | {mean_std(saved, 1)} % |")
+    save(out, "caching", {"seeds": list(seeds), "rows": per_seed})
+    return section("Caching over rounds (paper Table 6)", command, [
+        f"Mean ± std over {len(seeds)} seeds (3 rounds x 50 steps of the tiny preset, "
+        "a pool of 400 problems, replay threshold 0.25):", "", *summary, "", *tables])
 
 
 def search_strategies(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
@@ -247,22 +301,47 @@ def search_strategies(out: Path, seeds: Sequence[int], quick: bool, command: str
 
 
 def throughput(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
-    """Time per training step split into rollout and update (the update includes the old
-    log-prob recomputation), from the plateau runs' metrics."""
-    path = RUNS["dir"] / "plateau.json"
-    if not path.exists():
-        plateau(out, seeds[:1], quick, command)
-    data = json.loads(path.read_text())
-    rows = ["| mode | rollout s/step | update s/step | sampled tokens/s (rollout) |",
-            "|---|---|---|---|"]
-    for mode, hs in data["histories"].items():
-        train_rows = [r for h in hs for r in h if r.get("kind") == "train"]
-        roll = statistics.mean(r["rollout_s"] for r in train_rows)
-        upd = statistics.mean(r["update_s"] for r in train_rows)
-        tps = sum(r["sampled_tokens"] for r in train_rows) / sum(r["rollout_s"]
-                                                                for r in train_rows)
-        rows.append(f"| {mode} | {roll:.2f} | {upd:.2f} | {tps:,.0f} |")
-    return section("Throughput: time per training step", command, rows)
+    """Time per training step split into search / old log-prob recomputation / update, from
+    short runs of each mode made for this study (run it alone: it times the machine), plus
+    the tree-vs-flat sampling comparison of the search study when it has run."""
+    base = base_config(quick)
+    steps = base.steps if quick else 10
+    modes = {"deepsearch": {"mode": "deepsearch"},
+             "grpo (n=12)": {"mode": "grpo", "samples_per_problem": 12}}
+    rows = ["| mode | search / sampling s | log-prob recompute s | update s | sampled tokens "
+            "| sampled tokens/s (rollout) | forward / sampled tokens (prefix once per call; "
+            "every copy re-prefilled) |",
+            "|---|---|---|---|---|---|---|"]
+    data = {}
+    for label, change in modes.items():
+        cfg = dataclasses.replace(base, seed=seeds[0], steps=steps, eval_every=0, **change)
+        slug = label.split()[0]
+        h = [r for r in train(cfg, RUNS["dir"] / "throughput" / f"{slug}-s{seeds[0]}")
+             if r.get("kind") == "train"]
+        data[label] = h
+        roll = statistics.mean(r["rollout_s"] for r in h)
+        logp = statistics.mean(r.get("logprob_s", 0.0) for r in h)
+        upd = statistics.mean(r["update_s"] for r in h) - logp
+        sampled = sum(r["sampled_tokens"] for r in h)
+        fwd = sum(r.get("forward_tokens", 0) for r in h)
+        fwd_no = sum(r.get("forward_tokens_no_reuse", 0) for r in h)
+        ratio = f"{fwd / sampled:.2f}, {fwd_no / sampled:.2f}" if fwd else "-"
+        rows.append(f"| {label} | {roll:.2f} | {logp:.2f} | {upd:.2f} | "
+                    f"{sampled / len(h):,.0f} | {sampled / sum(r['rollout_s'] for r in h):,.0f}"
+                    f" | {ratio} |")
+    body = [f"Means per step over {steps} steps of 16 problems, seed {seeds[0]}, one thread. "
+            "The update column excludes the recomputation. Forward tokens are counted as in "
+            "`search.SearchStats`: the transformers backend's cross-call KV cache cuts them "
+            "further (the search study's `fwd/tok cached` column).", "", *rows]
+    search_json = RUNS["dir"] / "search.json"
+    if search_json.exists():
+        thr = json.loads(search_json.read_text())["throughput"]
+        body += ["", "Same backend and batch, no training (the search study, "
+                 "`reproduce/bench_search.py`): tree search "
+                 f"{thr['tree_tokens_per_s']:,.0f} vs flat sampling "
+                 f"{thr['flat_tokens_per_s']:,.0f} sampled tokens/s ({thr['ratio']:.2f}x)."]
+    save(out, "throughput", {"histories": data})
+    return section("Throughput: time per training step", command, body)
 
 
 STUDIES: dict[str, tuple[str, Callable[..., str]]] = {
@@ -294,7 +373,8 @@ def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Pa
              *(["--quick"] if quick else [])])
         t0 = time.perf_counter()
         text = fn(out, seeds, quick, command)
-        text += f"\n({time.perf_counter() - t0:.0f} s on this machine.)\n"
+        text += (f"\n({time.perf_counter() - t0:.0f} s for this invocation; runs already "
+                 "finished under the runs folder are reused, not retrained.)\n")
         (out / "sections" / f"{number}_{name}.md").write_text(text)
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     head = ["# Results on the tiny reasoner", "",
@@ -323,10 +403,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=[], choices=list(STUDIES))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true", help="a few steps of each run")
+    ap.add_argument("--rows", nargs="*", type=int, default=[],
+                    help="evolution/negatives: train only these rows (0-based), e.g. to "
+                         "split a study over processes; a later run without --rows reuses "
+                         "the finished runs and writes the whole table")
     args = ap.parse_args(argv)
     default_runs = Path(args.out) / "runs" if args.quick else ROOT / "runs" / "studies"
     RUNS["dir"] = Path(args.runs) if args.runs else default_runs
     RUNS["progress"] = not args.quick
+    RUNS["rows"] = args.rows
     path = run(Path(args.out), args.only, args.seeds, args.quick)
     print(f"wrote {path}")
     return 0

@@ -32,8 +32,8 @@ def test_shard_and_owned_cover_everything_once():
     assert distributed.gather("x", distributed.Dist()) == ["x"]
 
 
-def test_two_processes_match_one(quick_reasoner, tmp_path):
-    cfg = cfg_for_test()
+def single_update(quick_reasoner, tmp_path, cfg: TrainConfig) -> Trainer:
+    """One process's update of the global batch (written to ``samples.pkl`` for the ranks)."""
     task = countdown_task(cfg, quick_reasoner)
     single = Trainer(cfg, tmp_path / "single", model=quick_reasoner.load_model(), task=task,
                      progress=False)
@@ -45,6 +45,12 @@ def test_two_processes_match_one(quick_reasoner, tmp_path):
                for s in samples]
     (tmp_path / "samples.pkl").write_bytes(pickle.dumps(samples))
     single.update(samples, step=0)
+    return single
+
+
+def test_two_processes_match_one(quick_reasoner, tmp_path):
+    cfg = cfg_for_test()
+    single = single_update(quick_reasoner, tmp_path, cfg)
     reference = single.model.state_dict()
 
     mp.spawn(_run, args=(2, str(tmp_path / "init"), str(quick_reasoner.path),
@@ -76,3 +82,51 @@ def _run(rank, *args):
     from dist_worker import run
 
     run(rank, *args)
+
+
+def test_sharded_optimizer_matches_one_process_and_resumes(quick_reasoner, tmp_path):
+    # a 4-update warm-up: the scheduler's lr (1/4, then 2/4 of lr) must reach the shards
+    cfg = dataclasses.replace(cfg_for_test(), shard_optimizer=True, warmup_steps=4)
+    single = single_update(quick_reasoner, tmp_path, cfg)
+    assert not single.sharded_optimizer  # ignored with one process
+    reference = single.model.state_dict()
+
+    mp.spawn(_run_sharded, args=(2, str(tmp_path / "init"), str(quick_reasoner.path),
+                                 str(tmp_path / "samples.pkl"), str(tmp_path), cfg.to_dict()),
+             nprocs=2, join=True)
+    # the same weights as one process (the tolerance of test_two_processes_match_one)
+    ranks = [torch.load(tmp_path / f"sharded-update-{r}.pt") for r in range(2)]
+    for key, ref in reference.items():
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.lr, key
+    steps = [torch.load(tmp_path / f"sharded-step-{r}.pt") for r in range(2)]
+    assert all(torch.equal(steps[0][k], steps[1][k]) for k in steps[0])
+    assert (tmp_path / "sharded-e2e" / "checkpoint" / "optimizer.pt").exists()
+
+    # each rank holds AdamW's moments of its partition only; together, of every parameter
+    params = dict(single.model.named_parameters())
+    states = [torch.load(tmp_path / f"sharded-state-{r}.pt") for r in range(2)]
+    assert all(0 < len(s) < len(params) for s in states)
+    assert not set(states[0]) & set(states[1])
+    assert set(states[0]) | set(states[1]) == set(params)
+    held = [sum(params[n].numel() for n in s) for s in states]
+    assert max(held) < sum(q.numel() for q in params.values())
+
+    # the checkpoint holds the full state: a single process resumes it with plain AdamW
+    resumed = Trainer.resume(tmp_path / "sharded", task=single.task, progress=False)
+    assert not resumed.sharded_optimizer
+    owner = {n: s[n] for s in states for n in s}
+    for name, q in resumed.model.named_parameters():
+        state = resumed.optimizer.state[q]
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(state[key], owner[name][key]), (name, key)
+        assert torch.equal(q, ranks[0][name]), name
+    assert int(resumed.optimizer.state[next(resumed.model.parameters())]["step"]) == 2
+    assert resumed.scheduler.get_last_lr() == single.scheduler.get_last_lr()
+    assert resumed.optimizer.param_groups[0]["lr"] == single.optimizer.param_groups[0]["lr"]
+
+
+def _run_sharded(rank, *args):
+    from dist_worker import run_sharded
+
+    run_sharded(rank, *args)

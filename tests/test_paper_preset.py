@@ -33,6 +33,8 @@ RELEASED = {
     "eval_every": 0,              # test_freq=-1
     "mode": "deepsearch",
     "micro_batch_tokens": 18432,  # ppo_max_token_len_per_gpu
+    "dtype": "float32",           # FSDP mixed precision: fp32 master weights ...
+    "compute_dtype": "bfloat16",  # ... bf16 compute
 }
 RELEASED_SEARCH = {"step_tokens": 256, "max_depth": 64, "width": 8, "n_trajectories": 8,
                    "temperature": 1.0, "top_p": 1.0, "uct_c": 2.0, "gamma_min": 0.1,

@@ -188,6 +188,16 @@ def test_rounds_resume_and_grow(two_rounds):
     with pytest.raises(ValueError, match="another configuration"):
         Rounds(cfg, replace(rcfg, k=8), out, progress=False)
     assert "| 1 | 0 |" in (out / "table6.md").read_text()
+    # a rounds folder written before a TrainConfig field existed still resumes
+    state_path = out / "rounds.json"
+    saved = state_path.read_text()
+    state = json.loads(saved)
+    del state["train_config"]["compute_dtype"]
+    state_path.write_text(json.dumps(state))
+    try:
+        assert Rounds(cfg, rcfg, out, progress=False).rows == rows
+    finally:
+        state_path.write_text(saved)
 
 
 # ----------------------------------------------------------------------------- CLI

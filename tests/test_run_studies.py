@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_quick_studies_write_every_section(tiny_reasoner, tmp_path):
+def test_quick_studies_write_every_section(tiny_reasoner, tmp_path, capsys):
     sys.path.insert(0, str(ROOT / "reproduce"))
     import run_studies
 
@@ -21,3 +21,24 @@ def test_quick_studies_write_every_section(tiny_reasoner, tmp_path):
     assert "python reproduce/run_studies.py --only plateau --seeds 0 --quick" in text
     assert (tmp_path / "plateau.png").stat().st_size > 0
     assert "vanilla DeepSearch" in text and "least confident" in text
+    # the default rows of Tables 4 and 5 are the plateau's DeepSearch run, trained once
+    runs = tmp_path / "runs"
+    assert (runs / "plateau" / "deepsearch-s0" / "config.json").exists()
+    assert not (runs / "evolution" / "_frontier_selection_default-s0").exists()
+    assert not (runs / "negatives" / "most_confident-s0").exists()
+    assert (runs / "negatives" / "random-s0" / "config.json").exists()
+    assert "same config as plateau/deepsearch-s0, reused" in capsys.readouterr().out
+
+
+def test_rows_trains_a_share_of_a_study(tiny_reasoner, tmp_path):
+    sys.path.insert(0, str(ROOT / "reproduce"))
+    import run_studies
+
+    try:
+        assert run_studies.main(["--quick", "--only", "negatives", "--rows", "1",
+                                 "--seeds", "0", "--out", str(tmp_path)]) == 0
+    finally:
+        run_studies.RUNS["rows"] = []
+    text = (tmp_path / "sections" / "04_negatives.md").read_text()
+    assert "| random |" in text and "least confident" not in text
+    assert not (tmp_path / "runs" / "negatives" / "least_confident-s0").exists()

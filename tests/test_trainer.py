@@ -189,3 +189,48 @@ def test_micro_batches_accumulate_to_the_same_update(quick_reasoner, task, tmp_p
     for (name, p), q in zip(ref.model.named_parameters(), micro.model.parameters(), strict=True):
         assert (p.grad - q.grad).abs().max().item() <= 1e-6, name
         assert (p - q).abs().max().item() <= 0.01 * ref.cfg.lr, name
+
+
+def test_bf16_compute_over_fp32_master_weights(quick_reasoner, task, tmp_path):
+    """At the paper's lr (1e-6) a bf16 parameter cannot take AdamW's update (8-bit mantissa);
+    fp32 master weights with bf16 autocast compute (the paper preset) do."""
+    import random as rnd
+
+    kw = {"mode": "grpo", "samples_per_problem": 4, "lr": 1e-6, "warmup_steps": 1}
+    ref = fresh_trainer(quick_reasoner, task, tmp_path / "ref", **kw)
+    samples, _ = ref.flat_rollouts(ref.problems_for(0))
+    r = rnd.Random(0)
+    samples = [replace(s, advantages=[r.uniform(-1, 1)] * len(s.response_ids)) for s in samples]
+
+    def changed_share(run: str, param_dtype: torch.dtype, **extra) -> tuple[float, Trainer, dict]:
+        model = quick_reasoner.load_model().to(param_dtype)
+        t = Trainer(small_cfg(**kw, **extra), tmp_path / run, model=model, task=task,
+                    progress=False)
+        before = weights(t.model)
+        out = t.update(samples, 0)
+        after = t.model.state_dict()
+        moved = sum(int((after[k] != v).sum()) for k, v in before.items())
+        return moved / sum(v.numel() for v in before.values()), t, out
+
+    master, t_master, out_master = changed_share("master", torch.float32,
+                                                 compute_dtype="bfloat16")
+    pure, _, _ = changed_share("pure", torch.bfloat16, dtype="bfloat16")
+    assert all(p.dtype == torch.float32 for p in t_master.model.parameters())
+    assert master > 0.5 > 0.1 > pure, (master, pure)
+    # the recomputation really ran in bf16: it differs from the fp32 sampler's log-probs
+    assert out_master["behaviour_vs_recomputed_logp"] > 1e-4
+    assert ref.update(samples, 0)["behaviour_vs_recomputed_logp"] < 1e-5
+    assert out_master["logprob_s"] > 0
+
+
+def test_drop_unsolved_groups_trains_on_solved_groups_only(quick_reasoner, task, tmp_path,
+                                                           monkeypatch):
+    t = fresh_trainer(quick_reasoner, task, tmp_path / "d", mode="grpo", samples_per_problem=4,
+                      drop_unsolved_groups=True)
+    seen = []
+    monkeypatch.setattr(t, "update", lambda samples, step: seen.extend(samples) or {})
+    row = t.train_step()
+    solved = {s.group for s in t.last_samples if s.correct}
+    assert seen == [s for s in t.last_samples if s.group in solved]
+    assert row["unsolved_dropped"] == len(t.last_samples) - len(seen)
+    assert row["unsolved_dropped"] > 0  # the under-trained model leaves groups unsolved
