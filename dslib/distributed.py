@@ -16,8 +16,9 @@ the released run is 8 GPUs, each rank rolling out its part of the batch):
    (up to float summation order; a test checks ≤ 1e-6).
 
 Rank 0 alone writes checkpoints, metrics and plots, and runs the held-out evaluation. This is
-data parallelism with full model replicas: a 1.5B model with fp32 master weights, gradients
-and AdamW state takes about 24 GB plus activations, which an 80 GB GPU holds.
+data parallelism with full model replicas: by arithmetic (4 + 4 + 8 bytes per parameter) a
+1.5B model with fp32 master weights, gradients and AdamW state takes about 24 GB plus
+activations, which an 80 GB GPU holds (not measured here: no GPU run yet).
 
 Optimizer-state sharding (ZeRO stage 1) is available with ``--set shard_optimizer=true``
 (``torch.distributed.optim.ZeroRedundancyOptimizer``): step 4 then runs AdamW on each rank's

@@ -225,6 +225,9 @@ def variants(out: Path, seeds: Sequence[int], quick: bool, command: str, name: s
     """Train each row's config for each seed; table of the final held-out pass@1."""
     base = base_config(quick)
     if RUNS.get("rows"):  # a share of the rows (parallel processes); the table shows them
+        bad = [i for i in RUNS["rows"] if not 0 <= i < len(rows)]
+        if bad:
+            raise SystemExit(f"--rows {bad}: {name} has rows 0..{len(rows) - 1}")
         rows = [rows[i] for i in RUNS["rows"]]
     results: dict[str, list[dict[str, float]]] = {}
     toks: dict[str, list[int]] = {}

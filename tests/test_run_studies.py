@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,3 +44,9 @@ def test_rows_trains_a_share_of_a_study(tiny_reasoner, tmp_path):
     text = (tmp_path / "sections" / "04_negatives.md").read_text()
     assert "| random |" in text and "least confident" not in text
     assert not (tmp_path / "runs" / "negatives" / "least_confident-s0").exists()
+    try:
+        with pytest.raises(SystemExit, match="has rows 0..2"):
+            run_studies.main(["--quick", "--only", "negatives", "--rows", "3",
+                              "--out", str(tmp_path)])
+    finally:
+        run_studies.RUNS["rows"] = []
