@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dslib.policy.base import Policy
+from dslib.progress import progress_bar
 from dslib.verify import Verdict
 
 
@@ -110,14 +111,7 @@ def evaluate(
     correct: list[int] = []
     answered: list[int] = []
     starts = range(0, len(items), batch_problems)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
-
-            bar = tqdm(total=len(items), desc=desc, leave=False)
-        except ImportError:  # pragma: no cover
-            bar = None
+    bar = progress_bar(enabled=progress, total=len(items), desc=desc, leave=False)
     for s in starts:
         chunk = items[s : s + batch_problems]
         segs = policy.sample(
@@ -128,10 +122,8 @@ def evaluate(
             verdicts = [verifier(it, seg.token_ids) for seg in samples]
             correct.append(sum(v.correct for v in verdicts))
             answered.append(sum(v.has_answer for v in verdicts))
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+        bar.update(len(chunk))
+    bar.close()
     ids = [str(getattr(it, "id", i)) for i, it in enumerate(items)]
     return EvalResult(n_samples, correct, answered, ids, tuple(ks))
 
@@ -448,12 +440,13 @@ def evaluate_math(
     done = prepare_out_dir(out, config, overwrite)
     total = sum(len(s) for s in sets.values())
     already = sum((b, p.id) in done for b, s in sets.items() for p in s)
-    bar = _bar(total, already, progress)
+    bar = progress_bar(
+        enabled=progress, total=total, initial=already, unit="problem", dynamic_ncols=True
+    )
     try:
         with open(out / RESULTS_FILE, "a", encoding="utf-8") as fh:
             for bench, problems in sets.items():
-                if bar is not None:
-                    bar.set_description(bench)
+                bar.set_description(bench)
                 for start in range(0, len(problems), batch_problems):
                     todo = [p for p in problems[start : start + batch_problems]
                             if (bench, p.id) not in done]
@@ -468,11 +461,9 @@ def evaluate_math(
                         fh.write(json.dumps(rec) + "\n")
                         done[(bench, rec["id"])] = rec
                     fh.flush()  # a kill loses at most the batch being sampled
-                    if bar is not None:
-                        bar.update(len(todo))
+                    bar.update(len(todo))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     per_bench = {
         b: benchmark_stats([done[(b, p.id)] for p in s], k) for b, s in sets.items() if len(s)
     }
@@ -504,16 +495,6 @@ def _run_batch(
         texts = [tokenizer.decode(list(s.token_ids), skip_special_tokens=True) for s in samples]
         records.append(grade_problem(p, texts, samples, grade, save_responses))
     return records
-
-
-def _bar(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, initial=initial, unit="problem", dynamic_ncols=True)
 
 
 # ----------------------------------------------------------------------------- models

@@ -55,6 +55,7 @@ from dslib import backup as backup_rules
 from dslib import frontier, uct
 from dslib.config import SearchConfig
 from dslib.policy.base import Policy, Segment
+from dslib.progress import progress_bar
 from dslib.supervision import to_back_up, trajectory_entropy
 from dslib.tree import Node, Tree
 from dslib.verify import Verdict
@@ -307,14 +308,6 @@ def _settle(tree: Tree, candidates: list[Node], cfg: SearchConfig, rng: random.R
     _stop(tree, done=False)
 
 
-def _progress_bar(total: int) -> Any:
-    try:
-        from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
-    except ImportError:  # tqdm is optional
-        return None
-    return tqdm(total=total, desc="search", unit="traj")
-
-
 def run(
     problems: Iterable[Any],
     policy: Policy,
@@ -344,7 +337,9 @@ def run(
         clear_cache()
     trees = [Tree(_prompt_ids(p)) for p in problems]
     stats = [SearchStats() for _ in problems]
-    bar = _progress_bar(len(problems) * cfg.n_trajectories) if progress else None
+    bar = progress_bar(
+        enabled=progress, total=len(problems) * cfg.n_trajectories, desc="search", unit="traj"
+    )
     calls = 0
     while True:
         live = [i for i, tree in enumerate(trees) if tree.current is not None]
@@ -390,10 +385,8 @@ def run(
             ]
             _settle(tree, children, cfg, rng)
             st.time_s += call_s * forward[j] / total_forward + (time.perf_counter() - t1)
-        if bar is not None:
-            bar.update(sum(len(t.recorded) for t in trees) - recorded_before)
-    if bar is not None:
-        bar.close()
+        bar.update(sum(len(t.recorded) for t in trees) - recorded_before)
+    bar.close()
     if callable(clear_cache):
         clear_cache()
 

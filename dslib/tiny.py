@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dslib.progress import progress_bar
 from dslib.tasks import countdown
 from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids, prompt_all
 
@@ -316,7 +317,7 @@ def sft(
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    bar = _tqdm(range(cfg.sft_steps), "SFT", progress)
+    bar = progress_bar(range(cfg.sft_steps), enabled=progress, desc="SFT", leave=False)
     losses = []
     model.train()
     for _ in bar:
@@ -330,7 +331,7 @@ def sft(
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if hasattr(bar, "set_postfix") and len(losses) % 50 == 0:
+        if len(losses) % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / 50:.3f}")
     model.eval()
     return losses
@@ -349,16 +350,6 @@ def _collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any
         labels[i, len(p) : len(seq)] = torch.tensor(r)
         mask[i, : len(seq)] = 1
     return ids, labels, mask
-
-
-def _tqdm(it: Any, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return it
-    try:
-        from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
-    except ImportError:  # pragma: no cover - tqdm is a core dependency
-        return it
-    return tqdm(it, desc=desc, leave=False)
 
 
 # ----------------------------------------------------------------------------- build + cache

@@ -57,6 +57,7 @@ import torch
 from dslib import distributed, search, tree_grpo
 from dslib.config import SearchConfig, parse_assignment
 from dslib.evaluate import evaluate
+from dslib.progress import progress_bar
 from dslib.tree_grpo import TreeGRPOConfig
 from dslib.verify import Verdict
 
@@ -520,7 +521,9 @@ class Trainer:
         if (main and self.step == 0 and self.cfg.eval_every and self.cfg.eval_at_start
                 and not self._has_eval(0)):
             self._log(self.evaluate())
-        bar = _bar(range(self.step, last), f"train {self.cfg.mode}", self.progress and main)
+        bar = progress_bar(
+            range(self.step, last), enabled=self.progress and main, desc=f"train {self.cfg.mode}"
+        )
         for _ in bar:
             row = self.train_step()
             save = self.step % self.cfg.checkpoint_every == 0 or self.step == last
@@ -532,8 +535,7 @@ class Trainer:
             self._log(row)
             if self.cfg.log_rollouts:
                 self._log_rollouts()
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(reward=f"{row['reward']:+.2f}", acc=f"{row['accuracy']:.2f}")
+            bar.set_postfix(reward=f"{row['reward']:+.2f}", acc=f"{row['accuracy']:.2f}")
             ev = self.cfg.eval_every
             if ev and (self.step % ev == 0 or self.step == self.cfg.steps):
                 self._log(self.evaluate())
@@ -1003,16 +1005,6 @@ def _split(order: list[int], parts: int) -> list[list[int]]:
 
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
-
-
-def _bar(it: Any, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return it
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return it
-    return tqdm(it, desc=desc)
 
 
 def _latest_checkpoint(run_dir: Path) -> Path | None:
