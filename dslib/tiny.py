@@ -429,10 +429,13 @@ def difficulty_table(
     max_new_tokens: int = 64,
     seed: int = 1234,
     progress: bool = True,
+    split: str = "test",
 ) -> list[dict[str, Any]]:
-    """pass@1, pass@4 and the share of problems at <= 25% success, per level, on held-out tests.
+    """pass@1, pass@4 and the share of problems at <= 25% success, per level, on one split.
 
-    Sampling at temperature 1.0 (the training temperature), ``n_samples`` per problem.
+    Sampling at temperature 1.0 (the training temperature), ``n_samples`` per problem. The
+    default ``split="test"`` is held out; ``split="sft"`` scores the problems the SFT saw, so
+    the difference between the two tables is what the model memorised rather than learned.
     """
     from dslib.evaluate import evaluate
     from dslib.policy.hf import HFPolicy
@@ -445,7 +448,7 @@ def difficulty_table(
     verifier = TokenVerifier(tokenizer, countdown.verify)
     rows = []
     for level in reasoner.config.levels:
-        probs = reasoner.problems(level, "test", n_problems)
+        probs = reasoner.problems(level, split, n_problems)
         items = [Prompted(p, chat_prompt_ids(tokenizer, countdown.prompt_text(p))) for p in probs]
         res = evaluate(
             policy, items, verifier, n_samples=n_samples, ks=(1, 4),
@@ -453,7 +456,7 @@ def difficulty_table(
             desc=f"eval {level} numbers",
         )
         rows.append({
-            "level": level, "problems": len(items), "samples": n_samples,
+            "level": level, "split": split, "problems": len(items), "samples": n_samples,
             "pass@1": res.pass_at[1], "pass@4": res.pass_at[4],
             "share_le_25pct": res.share_at_most(0.25),
             "share_never": res.share_at_most(0.0),
@@ -497,7 +500,8 @@ def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m dslib.tiny [--force] [--sft-steps N]``: build or reuse, print the table."""
+    """``python -m dslib.tiny [--force] [--set FIELD=VALUE] [--split sft]``: build or reuse it,
+    print its difficulty table (held-out test problems, or the problems of ``--split``)."""
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
@@ -507,6 +511,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
         help="override any TinyConfig field (value parsed as JSON, else a string)",
+    )
+    ap.add_argument(
+        "--split", choices=("test", "sft", "rl"), default="test",
+        help="score this split instead (sft: problems the SFT saw; the build's table is test)",
     )
     args = ap.parse_args(argv)
     cfg = override(TinyConfig(), args.set)
@@ -522,7 +530,11 @@ def main(argv: list[str] | None = None) -> None:
         f"SFT steps: {cfg.sft_steps}  build: {r.info['build_seconds']} s SFT "
         f"+ {r.info.get('eval_seconds', 0)} s eval (this call: {time.perf_counter() - t0:.1f} s)"
     )
-    print(format_table(r.info["difficulty_table"]))
+    if args.split == "test":
+        print(format_table(r.info["difficulty_table"]))
+    else:
+        print(f"split {args.split!r} (the build's own table is on held-out test problems):")
+        print(format_table(difficulty_table(r, split=args.split)))
 
 
 if __name__ == "__main__":
