@@ -13,7 +13,8 @@ register -> re-filter, and prints the paper's Table 6 for the run (re-run to res
 on the six math benchmarks (``table.md``, ``table.json``, ``results.jsonl``; re-run to resume).
 
 ``dslib compare RUN_A RUN_B`` prints the before/after held-out table of two runs and draws
-their curves together (``make demo`` runs both modes and calls it).
+their curves together (``make demo`` runs both modes and calls it). ``--seeds`` groups runs
+whose configs differ only in ``seed`` and prints mean ± std over each group.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -93,7 +96,12 @@ def _compare(args: argparse.Namespace) -> int:
         if not metrics.exists():
             raise SystemExit(f"{path}: no metrics.jsonl (not a run directory?)")
         runs[Path(path).name] = [json.loads(x) for x in metrics.read_text().splitlines() if x]
-    print(summary_table(runs))
+    if args.seeds:
+        groups = group_by_config(args.runs)
+        print(seed_table({label: [runs[Path(d).name] for d in dirs]
+                          for label, dirs in groups.items()}))
+    else:
+        print(summary_table(runs))
     if args.plot:
         from dslib.viz import plot_training
 
@@ -195,6 +203,60 @@ def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """``"0.200 ± 0.021"`` (sample std), the value alone for one run, ``"-"`` for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[str | Path]]:
+    """Runs whose ``config.json`` differ only in ``seed``, grouped; labelled by the first run's
+    name without a trailing ``-s<N>``. Order follows ``run_dirs``."""
+    groups: dict[str, list[str | Path]] = {}
+    labels: dict[str, str] = {}
+    for d in run_dirs:
+        cfg_file = Path(d) / "config.json"
+        if not cfg_file.exists():
+            raise SystemExit(f"{d}: no config.json (not a run directory?)")
+        cfg = json.loads(cfg_file.read_text())
+        cfg.pop("seed", None)
+        key = json.dumps(cfg, sort_keys=True)
+        labels.setdefault(key, re.sub(r"-s\d+$", "", Path(d).name))
+        groups.setdefault(labels[key], []).append(d)
+    return groups
+
+
+def seed_table(groups: dict[str, Sequence[Sequence[dict[str, Any]]]]) -> str:
+    """Markdown: per group of seeds and held-out set, pass@1 before, after and the change
+    (mean ± std over the seeds; each seed's change is taken within its own run)."""
+    lines = ["| runs | seeds | set | pass@1 before | pass@1 after | change |",
+             "|---|---|---|---|---|---|"]
+    for label, histories in groups.items():
+        pairs: dict[str, list[tuple[float, float]]] = {}
+        for rows in histories:
+            evals = [r for r in rows if r.get("kind") == "eval"]
+            if not evals:
+                continue
+            first, last = evals[0], evals[-1]
+            for key in sorted(k for k in first if k.endswith("/pass@1")):
+                pairs.setdefault(key[: -len("/pass@1")], []).append(
+                    (first[key], last.get(key, float("nan"))))
+        if not pairs:
+            lines.append(f"| {label} | {len(histories)} | - | - | - | - |")
+        for name, ab in pairs.items():
+            lines.append(
+                f"| {label} | {len(ab)} | {name} | {mean_std([a for a, _ in ab])} | "
+                f"{mean_std([b for _, b in ab])} | {_signed(mean_std([b - a for a, b in ab]))} |")
+    return "\n".join(lines)
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith(("-", "+")) else "+" + text
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dslib", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -245,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="held-out table (and curves) of finished runs")
     cmp_.add_argument("runs", nargs="+")
     cmp_.add_argument("--plot", default=None, help="write the overlaid curves to this PNG")
+    cmp_.add_argument("--seeds", action="store_true",
+                      help="group runs whose configs differ only in seed: mean ± std")
     cmp_.set_defaults(func=_compare)
     return ap
 

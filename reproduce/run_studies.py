@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dslib.cli import mean_std
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
 #: where training runs and JSON go (``--runs``); RESULTS.md, sections and figures go to --out
@@ -137,14 +139,6 @@ def first_eval(history: Sequence[dict[str, Any]]) -> dict[str, float]:
 def tokens(history: Sequence[dict[str, Any]]) -> int:
     train_rows = [r for r in history if r.get("kind") == "train"]
     return int(train_rows[-1]["cumulative_sampled_tokens"]) if train_rows else 0
-
-
-def mean_std(values: Sequence[float], digits: int = 3) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def eval_curve(history: Sequence[dict[str, Any]], key: str,

@@ -1,0 +1,58 @@
+"""``dslib compare``: the per-run table and the seed-grouped mean ± std table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dslib.cli import group_by_config, main, mean_std, seed_table
+
+
+def _run(root: Path, name: str, cfg: dict, evals: list[dict]) -> Path:
+    d = root / name
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    rows = [{"kind": "train", "step": 0, "wall_s": 1.0, "cumulative_sampled_tokens": 10}]
+    rows += [{"kind": "eval", **e} for e in evals]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d
+
+
+def test_mean_std_formats() -> None:
+    assert mean_std([]) == "-"
+    assert mean_std([0.5]) == "0.500"
+    assert mean_std([1.0, 2.0, 3.0], digits=1) == "2.0 ± 1.0"
+
+
+def test_group_by_config_ignores_only_the_seed(tmp_path: Path) -> None:
+    a0 = _run(tmp_path, "a-s0", {"lr": 1, "seed": 0}, [])
+    b = _run(tmp_path, "b", {"lr": 2, "seed": 0}, [])
+    a1 = _run(tmp_path, "a-s1", {"lr": 1, "seed": 1}, [])
+    assert group_by_config([a0, b, a1]) == {"a": [a0, a1], "b": [b]}
+    with pytest.raises(SystemExit, match="no config.json"):
+        group_by_config([tmp_path])
+
+
+def test_seed_table_by_hand(tmp_path: Path) -> None:
+    # seed 0: 0.10 -> 0.20 (+0.10); seed 1: 0.20 -> 0.20 (0); mean change +0.05, std 0.0707
+    def history(before: float, after: float) -> list[dict]:
+        return [{"kind": "eval", "step": 0, "L5/pass@1": before},
+                {"kind": "eval", "step": 9, "L5/pass@1": after}]
+
+    h0, h1 = history(0.1, 0.2), history(0.2, 0.2)
+    table = seed_table({"ds": [h0, h1], "empty": [[{"kind": "train"}]]})
+    lines = table.splitlines()
+    assert lines[2] == "| ds | 2 | L5 | 0.150 ± 0.071 | 0.200 ± 0.000 | +0.050 ± 0.071 |"
+    assert lines[3] == "| empty | 1 | - | - | - | - |"
+
+
+def test_compare_cli_with_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ev = [{"step": 0, "L4/pass@1": 0.3}, {"step": 5, "L4/pass@1": 0.25}]
+    runs = [_run(tmp_path, f"x-s{s}", {"mode": "grpo", "seed": s}, ev) for s in (0, 1)]
+    assert main(["compare", "--seeds", *map(str, runs)]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 2 | L4 | 0.300 ± 0.000 | 0.250 ± 0.000 | -0.050 ± 0.000 |" in out
+    assert main(["compare", *map(str, runs)]) == 0
+    assert "| x-s1 | L4 | 0.300 (step 0) | 0.250 (step 5) | -0.050 |" in capsys.readouterr().out
