@@ -2,6 +2,7 @@
 
 ``dslib train --preset tiny [--mode grpo] [--set key=value ...] [--name NAME] [--resume RUN]``
 writes ``runs/<name>/`` (``config.json``, ``metrics.jsonl``, ``checkpoint/``, ``curves.png``).
+``--tiny FIELD=VALUE`` (train, filter, rounds) trains another build of the tiny reasoner.
 
 ``dslib filter --preset tiny [--k 4] [--delta 0.25] [--strict]`` writes the hard subset as a
 versioned JSONL (``--set train_subset=FILE`` trains on it).
@@ -38,6 +39,8 @@ def _config(args: argparse.Namespace) -> Any:
     overrides = list(args.set)
     if getattr(args, "mode", None):
         overrides.insert(0, f"mode={args.mode}")
+    if getattr(args, "tiny", None):
+        overrides.append("tiny_build=" + json.dumps(list(args.tiny)))
     try:
         cfg = apply_overrides(preset(args.preset), overrides)
     except ValueError as err:
@@ -257,6 +260,10 @@ def _signed(text: str) -> str:
     return text if text.startswith(("-", "+")) else "+" + text
 
 
+TINY_HELP = ("change the tiny reasoner's build (a dslib.tiny.TinyConfig field), e.g. "
+             "'sft_mix=[0.2,0.45,0.35]'; built once and cached")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dslib", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -265,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mode", choices=["deepsearch", "grpo"], default=None)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field, dotted for sections: search.width=8")
+    tr.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
+                    help=TINY_HELP)
     tr.add_argument("--name", default=None, help="run name (default: preset-mode-seed)")
     tr.add_argument("--runs", default="runs", help="directory holding run directories")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
@@ -274,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--preset", default="tiny")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a training config field (dotted: search.width=8)")
+        p.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
+                       help=TINY_HELP)
         p.add_argument("--k", type=int, default=4, help="direct rollouts per problem (Pass1@K)")
         p.add_argument("--delta", type=float, default=0.25, help="keep problems with rate <= it")
         p.add_argument("--strict", action="store_true", help="the paper's rate < delta")

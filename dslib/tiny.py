@@ -481,18 +481,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
-    """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new config (unknown fields raise)."""
+    """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new config (ValueError on unknown
+    fields or unparsable assignments)."""
     from dslib.config import parse_assignment
 
     names = {f.name for f in dataclasses.fields(cfg)}
     changes: dict[str, Any] = {}
     for item in assignments:
-        try:
-            name, value = parse_assignment(item)
-        except ValueError as err:
-            raise SystemExit(str(err)) from None
+        name, value = parse_assignment(item)
         if name not in names:
-            raise SystemExit(f"--set {item!r}: unknown field; have {sorted(names)}")
+            raise ValueError(f"{item!r}: unknown TinyConfig field; have {sorted(names)}")
         if isinstance(value, list):  # tuples in the dataclass; JSON gives lists
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         changes[name] = value
@@ -517,7 +515,10 @@ def main(argv: list[str] | None = None) -> None:
         help="score this split instead (sft: problems the SFT saw; the build's table is test)",
     )
     args = ap.parse_args(argv)
-    cfg = override(TinyConfig(), args.set)
+    try:
+        cfg = override(TinyConfig(), args.set)
+    except ValueError as err:
+        raise SystemExit(f"--set {err}") from None
     if args.sft_steps is not None:
         cfg = dataclasses.replace(cfg, sft_steps=args.sft_steps)
     if args.layers is not None:

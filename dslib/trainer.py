@@ -76,6 +76,10 @@ class TrainConfig:
     """"deepsearch" (tree search + Tree-GRPO) or "grpo" (flat samples, DAPO loss)"""
     model: str = "tiny"
     """"tiny" (the cached tiny reasoner, built if missing) or a checkpoint directory"""
+    tiny_build: tuple[str, ...] = ()
+    """with model "tiny": ``FIELD=VALUE`` changes to the tiny reasoner's build
+    (:class:`dslib.tiny.TinyConfig`), e.g. ``("sft_mix=[0.2,0.45,0.35]",)``; that build is made
+    once and cached like the default one (CLI: ``--tiny FIELD=VALUE``)"""
     task: str = "countdown"
     """problem source: "countdown" (the tiny reasoner's splits) or "deepmath" (DeepMath-103K
     files or a dataset name in ``data``, graded by ``grader``; the 1.5B recipe)"""
@@ -195,6 +199,18 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be float32 or bfloat16, "
                                  f"got {getattr(self, name)!r}")
         self.data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        self.tiny_build = ((self.tiny_build,) if isinstance(self.tiny_build, str)
+                           else tuple(str(v) for v in self.tiny_build))
+        if self.tiny_build:
+            if self.model != "tiny":
+                raise ValueError(f"TrainConfig.tiny_build changes the tiny reasoner's build; it "
+                                 f"needs model='tiny', got model={self.model!r}")
+            from dslib import tiny
+
+            try:  # unknown fields fail now, not after the first minutes of a run
+                tiny.override(tiny.TinyConfig(), list(self.tiny_build))
+            except ValueError as err:
+                raise ValueError(f"TrainConfig.tiny_build: {err}") from None
         self.eval_benchmarks = tuple(self.eval_benchmarks)
         self.train_levels = tuple(int(v) for v in self.train_levels)
         self.eval_levels = tuple(int(v) for v in self.eval_levels)
@@ -1134,7 +1150,7 @@ def countdown_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
     from dslib import tiny
 
     if cfg.model == "tiny":
-        reasoner = tiny.build(progress=True)
+        reasoner = tiny.build(tiny.override(tiny.TinyConfig(), list(cfg.tiny_build)))
     else:
         reasoner = tiny.TinyReasoner.from_dir(cfg.model)
     return reasoner.load_model(), countdown_task(cfg, reasoner)

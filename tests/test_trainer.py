@@ -55,6 +55,27 @@ def test_overrides_parse_json_and_dotted_sections():
         tr.preset("huge")
 
 
+def test_tiny_build_changes_the_tiny_reasoner(quick_reasoner, monkeypatch):
+    from dslib import cli, tiny
+
+    cfg = apply_overrides(tr.preset("tiny"), ['tiny_build=["sft_mix=[0.2,0.45,0.35]"]'])
+    assert cfg.tiny_build == ("sft_mix=[0.2,0.45,0.35]",)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    built = []
+    monkeypatch.setattr(tiny, "build", lambda c, **kw: built.append(c) or quick_reasoner)
+    tr.countdown_model_and_task(cfg)
+    assert built[0].sft_mix == (0.2, 0.45, 0.35)
+    assert built[0] == replace(tiny.TinyConfig(), sft_mix=(0.2, 0.45, 0.35))
+    tr.countdown_model_and_task(tr.preset("tiny"))
+    assert built[1] == tiny.TinyConfig()  # no tiny_build: the default build
+    args = cli.build_parser().parse_args(["train", "--tiny", "sft_steps=9", "--tiny", "seed=2"])
+    assert cli._config(args).tiny_build == ("sft_steps=9", "seed=2")
+    with pytest.raises(ValueError, match="tiny_build.*unknown TinyConfig field"):
+        replace(tr.preset("tiny"), tiny_build=("sft_stepz=9",))
+    with pytest.raises(ValueError, match="needs model='tiny'"):
+        replace(tr.preset("tiny"), model="runs/x/checkpoint", tiny_build=("sft_steps=9",))
+
+
 def test_config_round_trips_through_json():
     cfg = tr.preset("tiny")
     again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
