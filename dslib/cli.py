@@ -93,15 +93,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    runs = {}
+    histories = {}
     for path in args.runs:
         metrics = Path(path) / "metrics.jsonl"
         if not metrics.exists():
             raise SystemExit(f"{path}: no metrics.jsonl (not a run directory?)")
-        runs[Path(path).name] = [json.loads(x) for x in metrics.read_text().splitlines() if x]
+        histories[path] = [json.loads(x) for x in metrics.read_text().splitlines() if x]
+    names = [Path(p).name for p in histories]
+    unique = len(set(names)) == len(names)  # else label runs by their path
+    runs = {(Path(p).name if unique else p): rows for p, rows in histories.items()}
     if args.seeds:
         groups = group_by_config(args.runs)
-        print(seed_table({label: [runs[Path(d).name] for d in dirs]
+        print(seed_table({label: [histories[d] for d in dirs]
                           for label, dirs in groups.items()}))
     else:
         print(summary_table(runs))
@@ -217,36 +220,39 @@ def mean_std(values: Sequence[float], digits: int = 3) -> str:
 
 def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[str | Path]]:
     """Runs whose ``config.json`` differ only in ``seed``, grouped; labelled by the first run's
-    name without a trailing ``-s<N>``. Order follows ``run_dirs``."""
-    groups: dict[str, list[str | Path]] = {}
-    labels: dict[str, str] = {}
+    name without a trailing ``-s<N>`` (made unique when two groups would share a label).
+    Order follows ``run_dirs``."""
+    by_config: dict[str, list[str | Path]] = {}
     for d in run_dirs:
         cfg_file = Path(d) / "config.json"
         if not cfg_file.exists():
             raise SystemExit(f"{d}: no config.json (not a run directory?)")
         cfg = json.loads(cfg_file.read_text())
         cfg.pop("seed", None)
-        key = json.dumps(cfg, sort_keys=True)
-        labels.setdefault(key, re.sub(r"-s\d+$", "", Path(d).name))
-        groups.setdefault(labels[key], []).append(d)
+        by_config.setdefault(json.dumps(cfg, sort_keys=True), []).append(d)
+    groups: dict[str, list[str | Path]] = {}
+    for dirs in by_config.values():
+        label = base = re.sub(r"-s\d+$", "", Path(dirs[0]).name)
+        n = 1
+        while label in groups:
+            n += 1
+            label = f"{base} ({n})"
+        groups[label] = dirs
     return groups
 
 
 def seed_table(groups: dict[str, Sequence[Sequence[dict[str, Any]]]]) -> str:
     """Markdown: per group of seeds and held-out set, pass@1 before, after and the change
     (mean ± std over the seeds; each seed's change is taken within its own run)."""
+    from dslib.viz import before_after
+
     lines = ["| runs | seeds | set | pass@1 before | pass@1 after | change |",
              "|---|---|---|---|---|---|"]
     for label, histories in groups.items():
         pairs: dict[str, list[tuple[float, float]]] = {}
         for rows in histories:
-            evals = [r for r in rows if r.get("kind") == "eval"]
-            if not evals:
-                continue
-            first, last = evals[0], evals[-1]
-            for key in sorted(k for k in first if k.endswith("/pass@1")):
-                pairs.setdefault(key[: -len("/pass@1")], []).append(
-                    (first[key], last.get(key, float("nan"))))
+            for name, ab in before_after(rows).items():
+                pairs.setdefault(name, []).append(ab)
         if not pairs:
             lines.append(f"| {label} | {len(histories)} | - | - | - | - |")
         for name, ab in pairs.items():

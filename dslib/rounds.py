@@ -122,9 +122,14 @@ def round_seed(seed: int, index: int) -> int:
 
 def round_config(cfg: TrainConfig, rcfg: RoundsConfig, index: int, model: str,
                  subset: Path | None, buffer: Path | None) -> TrainConfig:
-    """The TrainConfig of round ``index``: the base config on D_hard^(i) with R^(i)."""
+    """The TrainConfig of round ``index``: the base config on D_hard^(i) with R^(i).
+
+    A later round that continues a checkpoint drops ``tiny_build``: the checkpoint carries its
+    build's ``build_info.json`` (and so its problem splits).
+    """
     return dataclasses.replace(
         cfg, model=model, steps=rcfg.steps_per_round,
+        tiny_build=cfg.tiny_build if model == "tiny" else (),
         train_subset=str(subset) if subset is not None else None,
         seed=round_seed(cfg.seed, index),
         replay_buffer=str(buffer) if buffer is not None else None, log_rollouts=True,

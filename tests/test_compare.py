@@ -31,6 +31,10 @@ def test_group_by_config_ignores_only_the_seed(tmp_path: Path) -> None:
     b = _run(tmp_path, "b", {"lr": 2, "seed": 0}, [])
     a1 = _run(tmp_path, "a-s1", {"lr": 1, "seed": 1}, [])
     assert group_by_config([a0, b, a1]) == {"a": [a0, a1], "b": [b]}
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    a_lr3 = _run(other, "a-s0", {"lr": 3, "seed": 0}, [])  # same name, different config
+    assert group_by_config([a0, a1, a_lr3]) == {"a": [a0, a1], "a (2)": [a_lr3]}
     with pytest.raises(SystemExit, match="no config.json"):
         group_by_config([tmp_path])
 
@@ -56,3 +60,9 @@ def test_compare_cli_with_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "| x | 2 | L4 | 0.300 ± 0.000 | 0.250 ± 0.000 | -0.050 ± 0.000 |" in out
     assert main(["compare", *map(str, runs)]) == 0
     assert "| x-s1 | L4 | 0.300 (step 0) | 0.250 (step 5) | -0.050 |" in capsys.readouterr().out
+    twin = tmp_path / "copy"
+    twin.mkdir()
+    same_name = _run(twin, "x-s1", {"mode": "grpo", "seed": 1}, ev)
+    assert main(["compare", str(runs[1]), str(same_name)]) == 0
+    out = capsys.readouterr().out
+    assert f"| {runs[1]} | L4 |" in out and f"| {same_name} | L4 |" in out

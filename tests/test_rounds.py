@@ -233,3 +233,14 @@ def test_history_joins_the_rounds_into_one_run(two_rounds):
     assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
     evals = [r for r in hist if r["kind"] == "eval"]
     assert evals[0]["step"] == 0 and evals[-1]["step"] == 2 * rcfg.steps_per_round
+
+
+def test_round_config_keeps_tiny_build_only_for_the_tiny_model():
+    from dslib.rounds import RoundsConfig, round_config
+    from dslib.trainer import apply_overrides, preset
+
+    cfg = apply_overrides(preset("tiny"), ['tiny_build=["sft_steps=9"]'])
+    first = round_config(cfg, RoundsConfig(), 1, "tiny", None, None)
+    assert first.tiny_build == ("sft_steps=9",)
+    later = round_config(cfg, RoundsConfig(), 2, "runs/x/round-1/checkpoint", None, None)
+    assert later.model == "runs/x/round-1/checkpoint" and later.tiny_build == ()
