@@ -78,9 +78,10 @@ class RoundsConfig:
 
 
 def tiny_rounds() -> RoundsConfig:
-    """Rounds of the tiny preset: 3 x 50 steps (the ``tiny`` TrainConfig's 150) on a pool of 400.
+    """Rounds of the tiny preset: 3 x 50 steps on a pool of 400 (half the ``tiny`` TrainConfig's
+    300 steps, so that ``make demo`` stays within minutes).
 
-    50 steps x 16 problems = 800 draws per round, about two passes over the ~370 problems the
+    50 steps x 16 problems = 800 draws per round, about two passes over the ~390 problems the
     first filter keeps: the released run's ratio (100 steps x 256 over 13,658 problems, §6).
     Filtering all 1,722 RL problems would take minutes on 2 cores; 400 take seconds.
     """

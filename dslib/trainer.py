@@ -78,8 +78,8 @@ class TrainConfig:
     """"tiny" (the cached tiny reasoner, built if missing) or a checkpoint directory"""
     tiny_build: tuple[str, ...] = ()
     """with model "tiny": ``FIELD=VALUE`` changes to the tiny reasoner's build
-    (:class:`dslib.tiny.TinyConfig`), e.g. ``("sft_mix=[0.2,0.45,0.35]",)``; that build is made
-    once and cached like the default one (CLI: ``--tiny FIELD=VALUE``)"""
+    (:class:`dslib.tiny.TinyConfig`), e.g. ``dslib.tiny.FIRST_BUILD``, the default until
+    2026-11-24; that build is made once and cached like the default one (CLI: ``--tiny``)"""
     task: str = "countdown"
     """problem source: "countdown" (the tiny reasoner's splits) or "deepmath" (DeepMath-103K
     files or a dataset name in ``data``, graded by ``grader``; the 1.5B recipe)"""
@@ -229,7 +229,9 @@ class TrainConfig:
 
 
 def tiny_preset() -> TrainConfig:
-    """The CPU preset: the tiny reasoner on countdown problems of 3-5 numbers, minutes on 2 cores.
+    """The CPU preset: the tiny reasoner trained on its hard levels (4 and 5 numbers), where
+    most problems are unsolved (the paper's plateau regime), and evaluated on 3-5 numbers;
+    300 steps, under 10 minutes on 2 cores.
 
     Scaled from the released run (reference §6): responses are capped at max_depth x
     step_tokens = 80 tokens with the DAPO overlong buffer at the same 25% of the cap
@@ -238,9 +240,9 @@ def tiny_preset() -> TrainConfig:
     same 80-token cap as the tree.
     """
     return TrainConfig(
-        train_levels=(3, 4, 5), steps=150, problems_per_step=16, samples_per_problem=4,
+        train_levels=(4, 5), steps=300, problems_per_step=16, samples_per_problem=4,
         max_new_tokens=80, lr=5e-5, warmup_steps=5, weight_decay=0.0, mini_batches=2,
-        eval_every=75, eval_problems=200, eval_samples=4,
+        eval_every=150, eval_problems=200, eval_samples=4,
         search=SearchConfig.tiny(),
         grpo=TreeGRPOConfig(overlong_buffer=20, max_response_tokens=80),
     )

@@ -451,6 +451,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None,
                     help="throughput: best of this many timed runs (default 2; quick 1)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
+                    help="another build of the tiny reasoner (TinyConfig field), e.g. "
+                         "'sft_mix=[0.45,0.35,0.2]' for the build before 2026-11-24")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -464,11 +467,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def build_label(args: argparse.Namespace) -> str:
+    if args.quick_model:
+        return "quick"
+    return " ".join(args.tiny) if args.tiny else "default"
+
+
 def load_reasoner(args: argparse.Namespace) -> tiny.TinyReasoner:
     if args.quick_model:
         cache = args.cache_dir or tempfile.mkdtemp(prefix="dslib-bench-")
         return tiny.build(QUICK_MODEL, evaluate=False, progress=False, cache_dir=cache)
-    return tiny.build(cache_dir=args.cache_dir, progress=False)
+    try:
+        cfg = tiny.override(tiny.TinyConfig(), args.tiny)
+    except ValueError as err:
+        raise SystemExit(f"--tiny {err}") from None
+    return tiny.build(cfg, cache_dir=args.cache_dir, progress=False)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -491,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     items = prompt_all(tokenizer, problems, countdown.prompt_text)
     base = SearchConfig.tiny(n_trajectories=args.trajectories, seed=args.seed)
     print(
-        f"model: {reasoner.path} ({'quick' if args.quick_model else 'default'} config, "
+        f"model: {reasoner.path} ({build_label(args)} config, "
         f"{reasoner.config.sft_steps} SFT steps)\n"
         f"problems: {len(items)} x level {args.level} from split {args.split!r}; search: "
         f"step_tokens={base.step_tokens}, max_depth={base.max_depth}, width={base.width}, "

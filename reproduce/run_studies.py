@@ -39,16 +39,34 @@ from dslib.cli import mean_std
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
 #: where training runs and JSON go (``--runs``); RESULTS.md, sections and figures go to --out
-RUNS: dict[str, Any] = {"dir": ROOT / "runs" / "studies", "progress": True}
+RUNS: dict[str, Any] = {"dir": ROOT / "runs" / "studies", "progress": True, "setup": "first"}
+
+#: ``--setup``: "first" is what RESULTS.md was measured on, the tiny preset as it was until
+#: 2026-11-24 (levels 3-5, 150 steps, the first build of the tiny reasoner); "preset" is the
+#: tiny preset as it is now
+SETUPS = ("first", "preset")
+SETUP_NOTE = {
+    "first": "Setup `--setup first` (the default): the tiny preset as it was until 2026-11-24, "
+             "training on 3-5 numbers for 150 steps, on the first build of the tiny reasoner "
+             "(`--tiny 'sft_mix=[0.45,0.35,0.2]'`). Today's preset trains on 4-5 numbers for "
+             "300 steps on a build with more hard SFT data (README, Training).",
+    "preset": "Setup `--setup preset`: the tiny preset and tiny reasoner as they are now.",
+}
 
 # ----------------------------------------------------------------------------- configs
 
 
 def base_config(quick: bool) -> Any:
-    """The tiny preset; ``quick``: 2 steps of 4 problems, evaluations on 8 problems."""
+    """The tiny preset, as it was (``--setup first``) or is; ``quick``: 2 steps of 4
+    problems, evaluations on 8 problems."""
+    from dslib.tiny import FIRST_BUILD
     from dslib.trainer import preset
 
     cfg = preset("tiny")
+    if RUNS["setup"] == "first":
+        cfg = dataclasses.replace(cfg, train_levels=(3, 4, 5), steps=150, eval_every=75)
+        if not quick:  # quick runs check the scripts on the cached default build
+            cfg = dataclasses.replace(cfg, tiny_build=FIRST_BUILD)
     if quick:
         cfg = dataclasses.replace(cfg, steps=2, problems_per_step=4, eval_every=2,
                                   eval_problems=8, eval_samples=2,
@@ -285,7 +303,11 @@ def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
 def search_strategies(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
     import bench_search
 
+    from dslib.tiny import FIRST_BUILD
+
     argv = ["--quick"] if quick else ["--repeats", "3"]
+    if RUNS["setup"] == "first" and not quick:
+        argv += [a for item in FIRST_BUILD for a in ("--tiny", item)]
     res = bench_search.main(argv)
     save(out, "search", res)
     thr = res["throughput"]
@@ -367,7 +389,8 @@ def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Pa
         number, fn = STUDIES[name]
         command = "python " + shlex.join(
             ["reproduce/run_studies.py", "--only", name, "--seeds", *map(str, seeds),
-             *(["--quick"] if quick else [])])
+             *(["--quick"] if quick else []),
+             *(["--setup", RUNS["setup"]] if RUNS["setup"] != "first" else [])])
         t0 = time.perf_counter()
         text = fn(out, seeds, quick, command)
         text += (f"\n({time.perf_counter() - t0:.0f} s for this invocation; runs already "
@@ -376,7 +399,8 @@ def run(out: Path, only: Sequence[str], seeds: Sequence[int], quick: bool) -> Pa
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     head = ["# Results on the tiny reasoner", "",
             "Every section was written by the command above it (reproduce/run_studies.py)."
-            + (" **Quick mode: script checks, not results.**" if quick else ""), ""]
+            + (" **Quick mode: script checks, not results.**" if quick else ""), "",
+            SETUP_NOTE[RUNS["setup"]], ""]
     # a hand-written reading of a study (reproduce/readings/NN_name.md) follows its section
     # in a full run; it quotes only numbers of that section
     readings = ROOT / "reproduce" / "readings"
@@ -404,8 +428,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="evolution/negatives: train only these rows (0-based), e.g. to "
                          "split a study over processes; a later run without --rows reuses "
                          "the finished runs and writes the whole table")
+    ap.add_argument("--setup", choices=SETUPS, default="first",
+                    help="first: the tiny preset and build RESULTS.md was measured on (until "
+                         "2026-11-24: levels 3-5, 150 steps, sft_mix 0.45/0.35/0.2); preset: "
+                         "the tiny preset as it is now (another runs folder: runs/studies-preset)")
     args = ap.parse_args(argv)
-    default_runs = Path(args.out) / "runs" if args.quick else ROOT / "runs" / "studies"
+    RUNS["setup"] = args.setup
+    suffix = "" if args.setup == "first" else f"-{args.setup}"
+    default_runs = Path(args.out) / "runs" if args.quick else ROOT / "runs" / f"studies{suffix}"
     RUNS["dir"] = Path(args.runs) if args.runs else default_runs
     RUNS["progress"] = not args.quick
     RUNS["rows"] = args.rows

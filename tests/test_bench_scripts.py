@@ -67,3 +67,16 @@ def test_bench_search_quick(quick_reasoner, tmp_path):
     tput = result["throughput"]
     assert tput["tree_tokens_per_s"] > 0 and tput["flat_tokens_per_s"] > 0
     assert tput["ratio"] == tput["tree_tokens_per_s"] / tput["flat_tokens_per_s"]
+
+
+def test_bench_scripts_reject_an_unknown_tiny_field():
+    """``--tiny FIELD=VALUE`` picks another build; a typo is a clear exit before any work."""
+    sys.path.insert(0, str(ROOT / "reproduce"))
+    import bench_search
+    import pytest
+
+    args = bench_search.parse_args(["--tiny", "sft_stepz=9"])
+    with pytest.raises(SystemExit, match="--tiny.*unknown TinyConfig field"):
+        bench_search.load_reasoner(args)
+    assert bench_search.build_label(bench_search.parse_args(["--tiny", "sft_steps=9"])) \
+        == "sft_steps=9"

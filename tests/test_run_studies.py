@@ -50,3 +50,30 @@ def test_rows_trains_a_share_of_a_study(tiny_reasoner, tmp_path):
                               "--out", str(tmp_path)])
     finally:
         run_studies.RUNS["rows"] = []
+
+
+def test_setups_pin_what_results_md_was_measured_on():
+    """`--setup first` (the default) is the tiny preset and build until 2026-11-24, so the
+    commands in RESULTS.md still reproduce it; `--setup preset` follows today's preset."""
+    import dataclasses
+
+    from dslib import tiny
+    from dslib.trainer import preset
+
+    sys.path.insert(0, str(ROOT / "reproduce"))
+    import run_studies
+
+    try:
+        run_studies.RUNS["setup"] = "first"
+        first = run_studies.base_config(False)
+        assert (first.train_levels, first.steps, first.eval_every) == ((3, 4, 5), 150, 75)
+        assert first.tiny_build == tiny.FIRST_BUILD
+        built = tiny.override(tiny.TinyConfig(), list(first.tiny_build))
+        assert built == dataclasses.replace(tiny.TinyConfig(), sft_mix=(0.45, 0.35, 0.2))
+        assert dataclasses.replace(first, train_levels=(4, 5), steps=300, eval_every=150,
+                                   tiny_build=()) == preset("tiny")
+        assert run_studies.base_config(True).tiny_build == ()  # quick: the cached default
+        run_studies.RUNS["setup"] = "preset"
+        assert run_studies.base_config(False) == preset("tiny")
+    finally:
+        run_studies.RUNS["setup"] = "first"

@@ -158,3 +158,25 @@ def test_default_reasoner_memorises_its_sft_problems(tiny_reasoner):
 
     seen, held = pass1("sft"), pass1("test")
     assert seen[3] > held[3] + 0.08
+
+
+def test_allow_times_one_widens_the_generated_problems():
+    """The generator rule is a build field: off, no reference step multiplies by 1; on, the
+    3-number space grows from 577 to 623 problems and some solutions need ``x*1``."""
+    def pool(cfg: tiny.TinyConfig) -> list:
+        return [p for s in ("sft", "rl", "test") for p in tiny.task_problems(cfg, 3, s)]
+
+    strict = pool(tiny.TinyConfig())
+    loose = pool(replace(tiny.TinyConfig(), allow_times_one=True))
+    assert (len(strict), len(loose)) == (577, 623)
+    assert not any(op == "*" and b == 1 for p in strict for _, op, b, _ in p.steps)
+    times_one = [p for p in loose if any(op == "*" and b == 1 for _, op, b, _ in p.steps)]
+    assert times_one and all(countdown.verify(p, countdown.solution_text(p)).correct
+                             for p in times_one)
+    assert tiny.TinyConfig().key() != replace(tiny.TinyConfig(), allow_times_one=True).key()
+
+
+def test_first_build_is_the_old_default_mix():
+    first = tiny.override(tiny.TinyConfig(), list(tiny.FIRST_BUILD))
+    assert first.sft_mix == (0.45, 0.35, 0.2) and tiny.TinyConfig().sft_mix == (0.2, 0.45, 0.35)
+    assert replace(first, sft_mix=tiny.TinyConfig().sft_mix) == tiny.TinyConfig()
