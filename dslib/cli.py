@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dslib import tiny
+
 
 def _config(args: argparse.Namespace) -> Any:
     """The preset with ``--mode`` and every ``--set`` applied; bad keys are a clear exit."""
@@ -266,10 +268,6 @@ def _signed(text: str) -> str:
     return text if text.startswith(("-", "+")) else "+" + text
 
 
-TINY_HELP = ("change the tiny reasoner's build (a dslib.tiny.TinyConfig field), e.g. "
-             "'sft_mix=[0.45,0.35,0.2]' (the first build); built once and cached")
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dslib", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -278,8 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--mode", choices=["deepsearch", "grpo"], default=None)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field, dotted for sections: search.width=8")
-    tr.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
-                    help=TINY_HELP)
+    tiny.add_build_option(tr)
     tr.add_argument("--name", default=None, help="run name (default: preset-mode-seed)")
     tr.add_argument("--runs", default="runs", help="directory holding run directories")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
@@ -289,8 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--preset", default="tiny")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a training config field (dotted: search.width=8)")
-        p.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
-                       help=TINY_HELP)
+        tiny.add_build_option(p)
         p.add_argument("--k", type=int, default=4, help="direct rollouts per problem (Pass1@K)")
         p.add_argument("--delta", type=float, default=0.25, help="keep problems with rate <= it")
         p.add_argument("--strict", action="store_true", help="the paper's rate < delta")

@@ -60,9 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dtype", default="float32", help="vLLM engine dtype")
     ap.add_argument("--kv-mib", type=int, default=256, help="vLLM CPU KV cache size (MiB)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
-    ap.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
-                    help="another build of the tiny reasoner (TinyConfig field), e.g. "
-                         "'sft_mix=[0.45,0.35,0.2]' for the build before 2026-11-24")
+    tiny.add_build_option(ap)
     return ap.parse_args(argv)
 
 
@@ -125,10 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print(f"$ {command.strip()}\n", flush=True)
     torch.set_num_threads(args.threads)  # before vLLM starts (it disables the setter)
-    try:
-        reasoner = tiny.build(tiny.override(tiny.TinyConfig(), args.tiny), progress=False)
-    except ValueError as err:
-        raise SystemExit(f"--tiny {err}") from None
+    reasoner = tiny.build(tiny.config_or_exit(args.tiny), progress=False)
     count = max(args.prompts, args.problems)
     items = reasoner.prompted(args.level, args.split, count)
     if len(items) < count:

@@ -451,9 +451,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None,
                     help="throughput: best of this many timed runs (default 2; quick 1)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--tiny", action="append", default=[], metavar="FIELD=VALUE",
-                    help="another build of the tiny reasoner (TinyConfig field), e.g. "
-                         "'sft_mix=[0.45,0.35,0.2]' for the build before 2026-11-24")
+    tiny.add_build_option(ap)
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -477,11 +475,7 @@ def load_reasoner(args: argparse.Namespace) -> tiny.TinyReasoner:
     if args.quick_model:
         cache = args.cache_dir or tempfile.mkdtemp(prefix="dslib-bench-")
         return tiny.build(QUICK_MODEL, evaluate=False, progress=False, cache_dir=cache)
-    try:
-        cfg = tiny.override(tiny.TinyConfig(), args.tiny)
-    except ValueError as err:
-        raise SystemExit(f"--tiny {err}") from None
-    return tiny.build(cfg, cache_dir=args.cache_dir, progress=False)
+    return tiny.build(tiny.config_or_exit(args.tiny), cache_dir=args.cache_dir, progress=False)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

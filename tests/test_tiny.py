@@ -180,3 +180,9 @@ def test_first_build_is_the_old_default_mix():
     first = tiny.override(tiny.TinyConfig(), list(tiny.FIRST_BUILD))
     assert first.sft_mix == (0.45, 0.35, 0.2) and tiny.TinyConfig().sft_mix == (0.2, 0.45, 0.35)
     assert replace(first, sft_mix=tiny.TinyConfig().sft_mix) == tiny.TinyConfig()
+
+
+def test_config_or_exit_names_the_option():
+    assert tiny.config_or_exit(["sft_steps=9"]).sft_steps == 9
+    with pytest.raises(SystemExit, match="--set 'sft_stepz=9': unknown TinyConfig field"):
+        tiny.config_or_exit(["sft_stepz=9"], "--set")

@@ -156,7 +156,7 @@ for s, h in zip(seen, rows):
 # %% [markdown]
 # On 3 numbers the model solves problems it was taught more often than new ones. (An earlier
 # build that spent 45 % of its warm start on 3-number problems instead of 20 % solved its own
-# 0.45 of the time against 0.21 held out: more repetition bought recall, not skill; README,
+# 0.45 of the time against 0.23 held out: more repetition bought recall, not skill; README,
 # "The tiny reasoner".) On 4 and 5 numbers (thousands of problems, each seen a few times) there
 # is no such gap beyond the sampling error of a small table. Held-out numbers are the honest
 # ones, and every table in this kit reports them.
