@@ -49,6 +49,14 @@ BUILD_VERSION = 1
 #: on it (``run_studies.py --setup first``, ``bench_search.py --tiny sft_mix=[0.45,0.35,0.2]``)
 FIRST_BUILD: tuple[str, ...] = ("sft_mix=[0.45,0.35,0.2]",)
 
+#: TinyConfig fields added after builds existed, with the value those older builds used
+#: (their ``build_info.json`` lacks the field; :meth:`TinyReasoner.from_dir` fills it in)
+LEGACY_FIELDS: dict[str, Any] = {"allow_times_one": False, "solution_style": "forward"}
+
+#: fields left out of :meth:`TinyConfig.key` at these values (builds before the field existed
+#: keep their cache directory)
+KEY_OMITS: dict[str, Any] = {"solution_style": "forward"}
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 EOS_TOKEN = "<|im_end|>"
 PAD_TOKEN = "<|pad|>"
@@ -76,6 +84,10 @@ class TinyConfig:
     """targets are 1..max_target"""
     allow_times_one: bool = False
     """whether generated solutions may multiply by 1 (division by 1 is never generated)"""
+    solution_style: str = "forward"
+    """how the SFT's reference solutions list their steps: ``forward`` (``6*5=30`` then
+    ``30-3=27``) or ``backward`` (goal first: ``27=30-3`` then ``30=6*5``); see
+    :func:`dslib.tasks.countdown.solution_text`"""
     split_fractions: tuple[tuple[str, float], ...] = (("sft", 0.6), ("rl", 0.2), ("test", 0.2))
     """disjoint SFT / RL / held-out test split of problem keys (sorted numbers, target)"""
     problems_per_level: int = 4000
@@ -101,9 +113,18 @@ class TinyConfig:
     seed: int = 0
     build_version: int = BUILD_VERSION
 
+    def __post_init__(self) -> None:
+        if self.solution_style not in countdown.SOLUTION_STYLES:
+            raise ValueError(f"solution_style={self.solution_style!r}: choose from "
+                             f"{countdown.SOLUTION_STYLES}")
+
     def key(self) -> str:
         """Short stable hash of the config (names the cache directory)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        fields = dataclasses.asdict(self)
+        for name, value in KEY_OMITS.items():  # so adding a field did not rename old caches
+            if fields[name] == value:
+                del fields[name]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def fractions(self) -> dict[str, float]:
@@ -133,6 +154,8 @@ class TinyReasoner:
         data = info.get("config")
         cfg = TinyConfig()
         if data:
+            # fields added later: a build from before them used these values
+            data = {**LEGACY_FIELDS, **data}
             known = {f.name for f in dataclasses.fields(TinyConfig)}
             fixed = {
                 k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
@@ -169,6 +192,10 @@ class TinyReasoner:
                 self.load_tokenizer(), self.problems(level, split, count), countdown.prompt_text
             ))
         return [Prompted(it.problem, list(it.prompt_ids)) for it in _PROMPTED[key]]
+
+    def solution_text(self, problem: Any) -> str:
+        """The reference solution of ``problem`` in the style this build was trained on."""
+        return countdown.solution_text(problem, self.config.solution_style)
 
     def verifier(self) -> TokenVerifier:
         """The countdown verifier on token ids (what ``search.run`` and ``evaluate`` take)."""
@@ -234,7 +261,7 @@ def corpus_lines(cfg: TinyConfig) -> list[str]:
             lines.append(
                 "<|im_start|>user\n" + countdown.prompt_text(p)
                 + "<|im_end|>\n<|im_start|>assistant\n"
-                + countdown.solution_text(p) + "<|im_end|>\n"
+                + countdown.solution_text(p, cfg.solution_style) + "<|im_end|>\n"
             )
     return lines
 
@@ -296,7 +323,8 @@ def sft_examples(cfg: TinyConfig, tokenizer: Any) -> dict[int, list[tuple[list[i
         rows = []
         for p in task_problems(cfg, level, "sft"):
             prompt = chat_prompt_ids(tokenizer, countdown.prompt_text(p))
-            resp = tokenizer(countdown.solution_text(p), add_special_tokens=False)["input_ids"]
+            resp = tokenizer(countdown.solution_text(p, cfg.solution_style),
+                             add_special_tokens=False)["input_ids"]
             rows.append((prompt, list(resp) + [eos]))
         out[level] = rows
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from fractions import Fraction
@@ -125,6 +126,27 @@ def test_prompt_and_solution_format() -> None:
     p = Problem("x", (3, 5, 6), 27, ((6, "*", 5, 30), (30, "-", 3, 27)), "6*5-3")
     assert cd.prompt_text(p) == "Numbers: 3 5 6\nTarget: 27"
     assert solution_text(p) == "6*5=30\n30-3=27\n\\boxed{6*5-3}"
+    assert solution_text(p, "backward") == "27=30-3\n30=6*5\n\\boxed{6*5-3}"
+    with pytest.raises(ValueError, match="unknown solution style"):
+        solution_text(p, "sideways")
+
+
+def test_backward_solutions_are_the_forward_steps_goal_first() -> None:
+    """Same steps, last first, result first; the first line names the target; every later
+    line's result is an operand of an earlier line; the box verifies either way."""
+    for n in (3, 4, 5):
+        for p in generate(n, 40, seed=n):
+            fwd = solution_text(p).split("\n")
+            back = solution_text(p, "backward").split("\n")
+            assert back[-1] == fwd[-1] and verify(p, "\n".join(back)).correct
+            flipped = [f"{r}={a}{op}{b}" for a, op, b, r in p.steps]
+            assert back[:-1] == flipped[::-1]
+            assert back[0].startswith(f"{p.target}=")
+            for k, line in enumerate(back[1:-1], start=1):
+                result = line.split("=")[0]
+                operands = {x for earlier in back[:k]
+                            for x in re.split(r"[-+*/]", earlier.split("=")[1])}
+                assert result in operands
 
 
 def test_minimal_parentheses() -> None:

@@ -20,7 +20,8 @@ Canonical form (what the reference solution looks like):
 - the prompt lists the numbers sorted ascending: ``Numbers: 2 3 5 6`` / ``Target: 27``;
 - each step puts the larger operand first (``6*5=30``, ``30-3=27``); on a tie the operand
   built from more numbers comes first;
-- steps list the tree bottom-up, the larger operand's sub-steps first;
+- steps list the tree bottom-up, the larger operand's sub-steps first (``style="forward"``;
+  ``style="backward"`` writes the same steps last first, result first: ``27=30-3``);
 - the last line is ``\boxed{EXPR}``: the expression over the original numbers with minimal
   parentheses, e.g. ``\boxed{6*5-3}`` or ``\boxed{5*(6-2)+1}`` (5 > 6-2, so 5 first).
 
@@ -405,9 +406,27 @@ def prompt_text(problem: Problem) -> str:
     return f"Numbers: {' '.join(map(str, problem.numbers))}\nTarget: {problem.target}"
 
 
-def solution_text(problem: Problem) -> str:
-    r"""The reference solution: one step per line (``6*5=30``), then ``\boxed{EXPR}``."""
-    lines = [f"{a}{op}{b}={r}" for a, op, b, r in problem.steps]
+#: the reference solution writers of :func:`solution_text`
+SOLUTION_STYLES = ("forward", "backward")
+
+
+def solution_text(problem: Problem, style: str = "forward") -> str:
+    r"""The reference solution: one arithmetic step per line, then ``\boxed{EXPR}``.
+
+    ``style="forward"`` lists the steps bottom-up, as computed: ``6*5=30`` / ``30-3=27``.
+    ``style="backward"`` (goal first) lists the same steps last first, each written result
+    first: ``27=30-3`` / ``30=6*5``. The first line then starts from the target and names
+    the sub-goals that make it, and every later line solves a sub-goal written earlier.
+    A 4-layer tiny reasoner learns it better than the forward order: held-out 3-number
+    pass@1 0.34 against 0.28 (build seed 0; 0.31-0.37 over three seeds; README, "The tiny
+    reasoner"). The box is the same in both styles.
+    """
+    if style == "forward":
+        lines = [f"{a}{op}{b}={r}" for a, op, b, r in problem.steps]
+    elif style == "backward":
+        lines = [f"{r}={a}{op}{b}" for a, op, b, r in reversed(problem.steps)]
+    else:
+        raise ValueError(f"unknown solution style {style!r}; choose from {SOLUTION_STYLES}")
     lines.append(f"\\boxed{{{problem.expression}}}")
     return "\n".join(lines)
 
@@ -611,6 +630,7 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_INTERMEDIATE",
     "ExpressionError",
+    "SOLUTION_STYLES",
     "Problem",
     "all_problems",
     "evaluate",
