@@ -55,7 +55,7 @@ LEGACY_FIELDS: dict[str, Any] = {"allow_times_one": False, "solution_style": "fo
 
 #: fields left out of :meth:`TinyConfig.key` at these values (builds before the field existed
 #: keep their cache directory)
-KEY_OMITS: dict[str, Any] = {"solution_style": "forward"}
+KEY_OMITS: dict[str, Any] = {"solution_style": LEGACY_FIELDS["solution_style"]}
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 EOS_TOKEN = "<|im_end|>"

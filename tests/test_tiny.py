@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -196,15 +196,15 @@ def test_solution_style_is_a_checked_build_field(tmp_path):
     assert back.key() != tiny.TinyConfig().key()
     assert tiny.TinyConfig().key() == "ce03fad5e20e"  # the key from before the field existed
     first = tiny._level_pool(back, 3)[0]  # corpus_lines starts with it
-    assert tiny.corpus_lines(back)[0].split("assistant\n")[1].startswith(f"{first.target}=")
-    assert tiny.corpus_lines(tiny.TinyConfig())[0].split("assistant\n")[1] \
-        .startswith(f"{first.steps[0][0]}")
+    for cfg in (back, tiny.TinyConfig()):
+        text = countdown.solution_text(first, cfg.solution_style)
+        assert tiny.corpus_lines(cfg)[0].endswith(f"assistant\n{text}<|im_end|>\n")
     with pytest.raises(ValueError, match="solution_style='sideways'"):
         tiny.override(tiny.TinyConfig(), ["solution_style=sideways"])
     with pytest.raises(SystemExit, match="--tiny"):
         tiny.config_or_exit(["solution_style=sideways"])
     (tmp_path / "config.json").write_text("{}")
-    info = {"config": tiny.dataclasses.asdict(back)}
+    info = {"config": asdict(back)}
     (tmp_path / "build_info.json").write_text(json.dumps(info))
     built = tiny.TinyReasoner.from_dir(tmp_path)
     assert built.config == back and built.solution_text(first).startswith(f"{first.target}=")
