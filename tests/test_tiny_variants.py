@@ -1,0 +1,84 @@
+"""reproduce/tiny_variants.py: the sweep of tiny builds behind the README's variant table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "reproduce" / "tiny_variants.py"
+sys.path.insert(0, str(ROOT / "reproduce"))
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_every_variant_is_a_valid_build():
+    import tiny_variants
+
+    from dslib import tiny
+
+    keys = set()
+    for name, (sets, _) in tiny_variants.VARIANTS.items():
+        cfg = tiny.override(tiny.TinyConfig(), sets)
+        keys.add(cfg.key())
+        assert tiny_variants.command(name, 0).startswith("OMP_NUM_THREADS=1 python -m dslib.tiny")
+    assert len(keys) == len(tiny_variants.VARIANTS)  # no two variants are the same build
+    assert tiny_variants.command("default", 0) == "OMP_NUM_THREADS=1 python -m dslib.tiny"
+    assert tiny_variants.command("goal_first", 2) == (
+        "OMP_NUM_THREADS=1 python -m dslib.tiny --set solution_style=backward --set seed=2")
+
+
+def test_markdown_rows_and_seed_means():
+    import tiny_variants
+
+    def row(variant, seed, p3):
+        return {"variant": variant, "seed": seed, "sets": ["a=1"], "parameters": 1000,
+                "sft_seconds": 12.3, "pass@1": {"3": p3, "4": 0.1, "5": 0.0},
+                "hard_share_le_25pct": 0.99}
+
+    text = tiny_variants.markdown([row("x", 0, 0.30), row("x", 1, 0.40), row("y", 0, 0.2)])
+    lines = text.splitlines()
+    assert lines[0].count("|") == 8 and "3 / 4 / 5 numbers" in lines[0]
+    assert "| x | `a=1` | 1 | 1,000 | 12 | 0.40 / 0.10 / 0.00 | 0.99 |" in lines
+    assert "| x | mean of seeds 0, 1 | | | | 0.35 / 0.10 / 0.00 | |" in lines
+    assert not any("y | mean" in line for line in lines)  # one seed: no mean row
+
+
+def test_bad_arguments_exit_before_any_work(tmp_path):
+    proc = _run("--only", "no_such_variant", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "unknown variant(s) ['no_such_variant']" in proc.stderr
+    proc = _run("--jobs", "0", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "--jobs must be at least 1" in proc.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_list_prints_the_commands():
+    proc = _run("--list", "--only", "goal_first_4l", "--seeds", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert ("OMP_NUM_THREADS=1 python -m dslib.tiny --set num_hidden_layers=4 "
+            "--set solution_style=backward --set seed=1") in proc.stdout
+
+
+def test_quick_sweep_builds_two_variants_in_two_processes(tmp_path):
+    proc = _run("--quick", "--only", "default", "goal_first", "--jobs", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "tiny_variants.json").read_text())
+    assert result["quick"] is True
+    assert [r["variant"] for r in result["rows"]] == ["default", "goal_first"]
+    for r in result["rows"]:
+        assert set(r["pass@1"]) == {"3", "4", "5"}
+        assert all(0.0 <= v <= 1.0 for v in r["pass@1"].values())
+        assert (tmp_path / "cache" / f"tiny-{r['key']}" / "build_info.json").exists()
+    assert result["rows"][0]["key"] != result["rows"][1]["key"]
+    assert (tmp_path / "tiny_variants.md").read_text() in proc.stdout
+    # a second call reuses both builds (cached by config hash): same rows
+    again = _run("--quick", "--only", "default", "goal_first", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "tiny_variants.json").read_text())["rows"] == result["rows"]
