@@ -10,8 +10,9 @@ Each variant is a list of ``TinyConfig`` assignments, the same as ``python -m ds
 thread (``OMP_NUM_THREADS=1``): the thread count changes float rounding and so a build
 slightly, and one thread per build is what the README's rows were measured with. A build is
 cached under ``OUT/cache`` by its config hash, so a stopped sweep continues where it was, and
-a second call only prints. The table (``OUT/tiny_variants.md``) and every number
-(``OUT/tiny_variants.json``) come from the builds' own ``build_info.json``; nothing is typed in.
+a second call only prints. The table (``OUT/tiny_variants.md``), the plot of easy-level pass@1
+per variant (``OUT/tiny_variants.png``) and every number (``OUT/tiny_variants.json``) come from
+the builds' own ``build_info.json``; nothing is typed in.
 
 The SFT seconds column is one thread with another build beside it: it compares variants, it
 is not the build time on 2 cores (``/usr/bin/time python -m dslib.tiny --set ...`` measures
@@ -24,12 +25,14 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+from dslib.cli import mean_std
+from dslib.progress import progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +101,7 @@ def build_one(name: str, seed: int, cache: str, quick: bool) -> dict[str, Any]:
 
 
 def _worker(args: tuple[str, int, str, bool]) -> dict[str, Any]:
+    os.environ["TQDM_DISABLE"] = "1"  # the workers' bars would interleave; main keeps its own
     return build_one(*args)
 
 
@@ -119,11 +123,35 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     means = []
     for name, group in by_variant.items():
         if len(group) > 1:
-            p1 = " / ".join(f"{statistics.mean(g['pass@1'][lv] for g in group):.2f}"
-                            for lv in levels)
+            p1 = " / ".join(mean_std([g["pass@1"][lv] for g in group], 2) for lv in levels)
             means.append(f"| {name} | mean of seeds {', '.join(str(g['seed']) for g in group)} "
                          f"| | | | {p1} | |\n")
     return head + "".join(lines) + "".join(means)
+
+
+def plot(rows: list[dict[str, Any]], path: Path, aim: float = 0.40) -> None:
+    """Easy-level held-out pass@1 per variant: a bar at the mean, a dot per seed, the aim."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    easy = min(rows[0]["pass@1"], key=int)
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    values = {n: [r["pass@1"][easy] for r in rows if r["variant"] == n] for n in names}
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    ys = range(len(names))
+    ax.barh(ys, [sum(v) / len(v) for v in values.values()], color="#9ecae1")
+    for y, name in zip(ys, names):
+        ax.plot(values[name], [y] * len(values[name]), "o", color="#08519c", ms=4)
+    ax.axvline(aim, ls="--", color="#d62728")
+    ax.set_yticks(list(ys), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"held-out pass@1, {easy} numbers (bar: mean; dots: seeds)")
+    ax.set_title(f"tiny builds: the dashed line is the aim, pass@1 {aim:.2f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if args.jobs < 1:
         raise SystemExit("--jobs must be at least 1")
+    if not names or not args.seeds:
+        raise SystemExit("nothing to build: give at least one variant and one seed")
     if args.list:
         for n in names:
             print(f"{n}: {VARIANTS[n][1]}\n  {command(n, args.seeds[0] if args.seeds else 0)}")
@@ -151,22 +181,25 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(n, s, str(out / "cache"), args.quick) for n in names for s in args.seeds]
     os.environ["OMP_NUM_THREADS"] = "1"  # before the workers start: torch reads it at import
-    os.environ.setdefault("TQDM_DISABLE", "1")
     print(f"$ python reproduce/tiny_variants.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"{len(jobs)} builds, {min(args.jobs, len(jobs))} at a time, cached in {out / 'cache'}",
           flush=True)
     rows: list[dict[str, Any]] = []
+    bar = progress_bar(total=len(jobs), desc="builds", unit="build")
     with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs)),
                              mp_context=get_context("spawn")) as pool:
         for row in pool.map(_worker, jobs):
             rows.append(row)
             p1 = " / ".join(f"{v:.2f}" for v in row["pass@1"].values())
-            print(f"  {row['variant']} seed {row['seed']}: pass@1 {p1} "
-                  f"({row['sft_seconds']:.0f} s SFT)", flush=True)
+            bar.write(f"  {row['variant']} seed {row['seed']}: pass@1 {p1} "
+                      f"({row['sft_seconds']:.0f} s SFT)")
+            bar.update(1)
+    bar.close()
     table = markdown(rows)
     (out / "tiny_variants.json").write_text(json.dumps(
         {"quick": args.quick, "rows": rows}, indent=2))
     (out / "tiny_variants.md").write_text(table)
+    plot(rows, out / "tiny_variants.png")
     print(table)
 
 

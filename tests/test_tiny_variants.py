@@ -47,7 +47,8 @@ def test_markdown_rows_and_seed_means():
     lines = text.splitlines()
     assert lines[0].count("|") == 8 and "3 / 4 / 5 numbers" in lines[0]
     assert "| x | `a=1` | 1 | 1,000 | 12 | 0.40 / 0.10 / 0.00 | 0.99 |" in lines
-    assert "| x | mean of seeds 0, 1 | | | | 0.35 / 0.10 / 0.00 | |" in lines
+    # mean ± sample std over seeds (dslib.cli.mean_std): std of 0.30, 0.40 is 0.07
+    assert "| x | mean of seeds 0, 1 | | | | 0.35 ± 0.07 / 0.10 ± 0.00 / 0.00 ± 0.00 | |" in lines
     assert not any("y | mean" in line for line in lines)  # one seed: no mean row
 
 
@@ -56,6 +57,8 @@ def test_bad_arguments_exit_before_any_work(tmp_path):
     assert proc.returncode != 0 and "unknown variant(s) ['no_such_variant']" in proc.stderr
     proc = _run("--jobs", "0", "--out", str(tmp_path))
     assert proc.returncode != 0 and "--jobs must be at least 1" in proc.stderr
+    proc = _run("--seeds", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "nothing to build" in proc.stderr
     assert not (tmp_path / "cache").exists()
 
 
@@ -78,6 +81,7 @@ def test_quick_sweep_builds_two_variants_in_two_processes(tmp_path):
         assert (tmp_path / "cache" / f"tiny-{r['key']}" / "build_info.json").exists()
     assert result["rows"][0]["key"] != result["rows"][1]["key"]
     assert (tmp_path / "tiny_variants.md").read_text() in proc.stdout
+    assert (tmp_path / "tiny_variants.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second call reuses both builds (cached by config hash): same rows
     again = _run("--quick", "--only", "default", "goal_first", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr[-2000:]
