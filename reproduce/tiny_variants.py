@@ -59,8 +59,8 @@ VARIANTS: dict[str, tuple[list[str], str]] = {
                                                 "num_key_value_heads=8"], "16 heads of 8"),
     "goal_first_4l_heads8_mlp256": (_GOAL_FIRST_4L + [
         "num_attention_heads=8", "num_key_value_heads=4", "intermediate_size=256"],
-        "8 heads, narrower MLP (14% less time per step)"),
-    "goal_first_4l_h96": (_GOAL_FIRST_4L + _H96, "4 narrower layers (about the default's cost)"),
+        "8 heads, narrower MLP (fewer parameters per layer)"),
+    "goal_first_4l_h96": (_GOAL_FIRST_4L + _H96, "4 narrower layers"),
     "goal_first_5l_h96": (["num_hidden_layers=5", "solution_style=backward"] + _H96,
                           "5 narrower layers"),
     "goal_first_6l_h96": (["num_hidden_layers=6", "solution_style=backward"] + _H96,
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("nothing to build: give at least one variant and one seed")
     if args.list:
         for n in names:
-            print(f"{n}: {VARIANTS[n][1]}\n  {command(n, args.seeds[0] if args.seeds else 0)}")
+            print(f"{n}: {VARIANTS[n][1]}\n  {command(n, args.seeds[0])}")
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
