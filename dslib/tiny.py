@@ -41,21 +41,8 @@ from dslib.progress import progress_bar
 from dslib.tasks import countdown
 from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids, prompt_all
 
-#: bump when the build code changes in a way that changes the checkpoint
-BUILD_VERSION = 1
-
-#: the default build until 2026-11-24, as ``--tiny`` overrides: 45 % of the SFT batches on
-#: 3-number problems. ``reproduce/RESULTS.md`` and the README's benchmark tables were measured
-#: on it (``run_studies.py --setup first``, ``bench_search.py --tiny sft_mix=[0.45,0.35,0.2]``)
-FIRST_BUILD: tuple[str, ...] = ("sft_mix=[0.45,0.35,0.2]",)
-
-#: TinyConfig fields added after builds existed, with the value those older builds used
-#: (their ``build_info.json`` lacks the field; :meth:`TinyReasoner.from_dir` fills it in)
-LEGACY_FIELDS: dict[str, Any] = {"allow_times_one": False, "solution_style": "forward"}
-
-#: fields left out of :meth:`TinyConfig.key` at these values (builds before the field existed
-#: keep their cache directory)
-KEY_OMITS: dict[str, Any] = {"solution_style": LEGACY_FIELDS["solution_style"]}
+#: modules whose source decides what a build produces (their digest is part of the cache key)
+BUILD_MODULES = ("dslib.tiny", "dslib.tasks.countdown", "dslib.tasks.base")
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 EOS_TOKEN = "<|im_end|>"
@@ -94,24 +81,34 @@ class TinyConfig:
     """problems generated per level before splitting (3-number space is smaller: all of it)"""
     sft_mix: tuple[float, ...] = (0.2, 0.45, 0.35)
     """share of SFT batches per level (batches hold one level each: less padding). Most go to
-    the hard levels: the few hundred 3-number problems are memorised at any share, while
-    held-out 4- and 5-number pass@1 rise from 0.03 / 0.00 with (0.45, 0.35, 0.2), the mix
-    before 2026-11-24, to 0.09 / 0.03 (README, "The tiny reasoner")"""
+    the hard levels: the few hundred 3-number problems are memorised at any share, while the
+    hard levels' held-out pass@1 grows with their share"""
     vocab_size: int = 512
+    """BPE vocabulary size asked of the tokenizer trainer (digits stay single tokens)"""
     hidden_size: int = 128
+    """Qwen2 hidden width"""
     intermediate_size: int = 384
+    """Qwen2 MLP width"""
     num_hidden_layers: int = 2
+    """transformer layers"""
     num_attention_heads: int = 4
+    """query heads per layer"""
     num_key_value_heads: int = 2
+    """key/value heads per layer (grouped-query attention, as Qwen2)"""
     max_position_embeddings: int = 256
+    """longest prompt + response the model is built for"""
     sft_steps: int = 1500
     """optimizer steps of the warm-start SFT (the knob that sets how imperfect the model is)"""
     batch_size: int = 32
+    """sequences per SFT batch (one level per batch)"""
     lr: float = 3e-3
+    """peak SFT learning rate (AdamW; linear warm-up, cosine decay to 10 %)"""
     warmup_steps: int = 50
+    """SFT warm-up steps"""
     weight_decay: float = 0.0
+    """AdamW weight decay of the SFT"""
     seed: int = 0
-    build_version: int = BUILD_VERSION
+    """seed of the problem generator, the splits, the initial weights and the SFT batches"""
 
     def __post_init__(self) -> None:
         if self.solution_style not in countdown.SOLUTION_STYLES:
@@ -119,12 +116,16 @@ class TinyConfig:
                              f"{countdown.SOLUTION_STYLES}")
 
     def key(self) -> str:
-        """Short stable hash of the config (names the cache directory)."""
-        fields = dataclasses.asdict(self)
-        for name, value in KEY_OMITS.items():  # so adding a field did not rename old caches
-            if fields[name] == value:
-                del fields[name]
-        blob = json.dumps(fields, sort_keys=True).encode()
+        """Short hash naming the cache directory: the config, the build code and the machine.
+
+        Everything that changes the weights is in it: every field, the source of
+        :data:`BUILD_MODULES`, the versions of torch / transformers / tokenizers, and the CPU
+        kernels torch dispatches to (the same config built with AVX2 and with AVX-512 kernels
+        gives different weights: float sums round differently, and 1,500 SFT steps amplify
+        it). A cache shared by two kinds of machine keeps one build per kind.
+        """
+        blob = json.dumps({"config": dataclasses.asdict(self), "build": build_environment()},
+                          sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def fractions(self) -> dict[str, float]:
@@ -154,9 +155,11 @@ class TinyReasoner:
         data = info.get("config")
         cfg = TinyConfig()
         if data:
-            # fields added later: a build from before them used these values
-            data = {**LEGACY_FIELDS, **data}
             known = {f.name for f in dataclasses.fields(TinyConfig)}
+            missing = sorted(known - set(data))
+            if missing:
+                raise ValueError(f"{info_file}: the build's config lacks {missing}: it was made "
+                                 "by an older dslib; rebuild it (python -m dslib.tiny --force)")
             fixed = {
                 k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
                 if isinstance(v, list) else v
@@ -394,6 +397,37 @@ def _collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any
 # ----------------------------------------------------------------------------- build + cache
 
 
+@functools.lru_cache(maxsize=1)
+def build_environment() -> dict[str, str]:
+    """What besides the config decides a build: code digest, library versions, CPU kernels."""
+    import importlib
+    import platform
+
+    import tokenizers
+    import torch
+    import transformers
+
+    code = hashlib.sha256()
+    for name in BUILD_MODULES:
+        code.update(Path(importlib.import_module(name).__file__).read_bytes())
+    return {
+        "code": code.hexdigest()[:16], "torch": torch.__version__,
+        "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+        "machine": platform.machine(), "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "threads": str(build_threads()),
+    }
+
+
+def build_threads() -> int:
+    """Torch threads of a build: ``$OMP_NUM_THREADS`` when set (builds side by side), else 2.
+
+    Fixed rather than the core count, so one machine kind gives one build: the thread count
+    splits the float sums, and a build on 2 threads differs slightly from one on 1.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else 2
+
+
 def cache_root() -> Path:
     """Where built artefacts live: ``$DSLIB_CACHE`` or ``~/.cache/dslib``."""
     return Path(os.environ.get("DSLIB_CACHE", Path.home() / ".cache" / "dslib"))
@@ -418,15 +452,14 @@ def build(
     """
     import torch
 
-    cfg = cfg or TinyConfig()
+    cfg = cfg or default_config()
     target = Path(cache_dir or cache_root()) / f"tiny-{cfg.key()}"
     if target.exists() and not force:
         info = json.loads((target / "build_info.json").read_text())
         return TinyReasoner(target, cfg, info)
     target.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit choice (shared machines)
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(build_threads())
     tokenizer = build_tokenizer(cfg)
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
@@ -434,7 +467,8 @@ def build(
     losses = sft(model, examples, cfg, tokenizer.pad_token_id, progress=progress)
     sft_seconds = time.perf_counter() - t0
     info: dict[str, Any] = {
-        "config": dataclasses.asdict(cfg), "key": cfg.key(), "parameters": n_params,
+        "config": dataclasses.asdict(cfg), "key": cfg.key(), "build": build_environment(),
+        "parameters": n_params,
         "vocab_size": len(tokenizer), "sft_examples": {str(k): len(v) for k, v in examples.items()},
         "initial_loss": sum(losses[:10]) / max(1, len(losses[:10])),
         "final_loss": sum(losses[-50:]) / max(1, len(losses[-50:])),
@@ -536,9 +570,23 @@ def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+#: environment variable of ``FIELD=VALUE`` assignments (separated by spaces) that change the
+#: default build everywhere the kit builds "the" tiny reasoner: ``DSLIB_TINY_SET='seed=1' make
+#: test`` runs the tests, notebooks and commands against another build
+DEFAULT_BUILD_ENV = "DSLIB_TINY_SET"
+
+
+def default_config() -> TinyConfig:
+    """:class:`TinyConfig` with ``$DSLIB_TINY_SET`` applied (the default build when unset)."""
+    assignments = os.environ.get(DEFAULT_BUILD_ENV, "").split()
+    try:
+        return override(TinyConfig(), assignments)
+    except ValueError as err:
+        raise ValueError(f"${DEFAULT_BUILD_ENV}: {err}") from None
+
+
 BUILD_HELP = ("change the tiny reasoner's build (a dslib.tiny.TinyConfig field), e.g. "
-              "'sft_mix=[0.45,0.35,0.2]' (FIRST_BUILD, the default until 2026-11-24); built "
-              "once and cached")
+              "seed=1 or num_hidden_layers=4; built once and cached")
 
 
 def add_build_option(parser: Any, flag: str = "--tiny", help: str = BUILD_HELP) -> None:
@@ -550,7 +598,7 @@ def config_or_exit(assignments: list[str], flag: str = "--tiny") -> TinyConfig:
     """:func:`override` of the default config for a command line: a bad field is a clear
     exit naming the option, before any work starts."""
     try:
-        return override(TinyConfig(), list(assignments))
+        return override(default_config(), list(assignments))
     except ValueError as err:
         raise SystemExit(f"{flag} {err}") from None
 

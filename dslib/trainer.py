@@ -78,8 +78,8 @@ class TrainConfig:
     """"tiny" (the cached tiny reasoner, built if missing) or a checkpoint directory"""
     tiny_build: tuple[str, ...] = ()
     """with model "tiny": ``FIELD=VALUE`` changes to the tiny reasoner's build
-    (:class:`dslib.tiny.TinyConfig`), e.g. ``dslib.tiny.FIRST_BUILD``, the default until
-    2026-11-24; that build is made once and cached like the default one (CLI: ``--tiny``)"""
+    (:class:`dslib.tiny.TinyConfig`), e.g. ``seed=1``; that build is made once and cached
+    like the default one (CLI: ``--tiny``)"""
     task: str = "countdown"
     """problem source: "countdown" (the tiny reasoner's splits) or "deepmath" (DeepMath-103K
     files or a dataset name in ``data``, graded by ``grader``; the 1.5B recipe)"""
@@ -208,7 +208,7 @@ class TrainConfig:
             from dslib import tiny
 
             try:  # unknown fields fail now, not after the first minutes of a run
-                tiny.override(tiny.TinyConfig(), list(self.tiny_build))
+                tiny.override(tiny.default_config(), list(self.tiny_build))
             except ValueError as err:
                 raise ValueError(f"TrainConfig.tiny_build: {err}") from None
         self.eval_benchmarks = tuple(self.eval_benchmarks)
@@ -1152,7 +1152,7 @@ def countdown_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
     from dslib import tiny
 
     if cfg.model == "tiny":
-        reasoner = tiny.build(tiny.override(tiny.TinyConfig(), list(cfg.tiny_build)))
+        reasoner = tiny.build(tiny.override(tiny.default_config(), list(cfg.tiny_build)))
     else:
         reasoner = tiny.TinyReasoner.from_dir(cfg.model)
     return reasoner.load_model(), countdown_task(cfg, reasoner)

@@ -67,9 +67,9 @@ def test_setups_pin_what_results_md_was_measured_on():
         run_studies.RUNS["setup"] = "first"
         first = run_studies.base_config(False)
         assert (first.train_levels, first.steps, first.eval_every) == ((3, 4, 5), 150, 75)
-        assert first.tiny_build == tiny.FIRST_BUILD
-        built = tiny.override(tiny.TinyConfig(), list(first.tiny_build))
-        assert built == dataclasses.replace(tiny.TinyConfig(), sft_mix=(0.45, 0.35, 0.2))
+        assert first.tiny_build == run_studies.FIRST_BUILD
+        built = tiny.override(tiny.default_config(), list(first.tiny_build))
+        assert built == dataclasses.replace(tiny.default_config(), sft_mix=(0.45, 0.35, 0.2))
         assert dataclasses.replace(first, train_levels=(4, 5), steps=300, eval_every=150,
                                    tiny_build=()) == preset("tiny")
         assert run_studies.base_config(True).tiny_build == ()  # quick: the cached default

@@ -176,10 +176,27 @@ def test_allow_times_one_widens_the_generated_problems():
     assert tiny.TinyConfig().key() != replace(tiny.TinyConfig(), allow_times_one=True).key()
 
 
-def test_first_build_is_the_old_default_mix():
-    first = tiny.override(tiny.TinyConfig(), list(tiny.FIRST_BUILD))
-    assert first.sft_mix == (0.45, 0.35, 0.2) and tiny.TinyConfig().sft_mix == (0.2, 0.45, 0.35)
-    assert replace(first, sft_mix=tiny.TinyConfig().sft_mix) == tiny.TinyConfig()
+def test_cache_key_covers_code_versions_and_machine(monkeypatch):
+    """The key changes with the build code, a library version, the CPU kernels or the threads."""
+    cfg = tiny.TinyConfig()
+    env = tiny.build_environment()
+    assert set(env) >= {"code", "torch", "transformers", "tokenizers", "cpu_kernels", "threads"}
+    key = cfg.key()
+    for field_name, value in [("code", "0" * 16), ("torch", "0.0"), ("cpu_kernels", "AVX2"),
+                              ("threads", "1")]:
+        monkeypatch.setattr(tiny, "build_environment", lambda f=field_name, v=value: {**env, f: v})
+        assert cfg.key() != key, field_name
+    monkeypatch.setattr(tiny, "build_environment", lambda: dict(env))
+    assert cfg.key() == key
+
+
+def test_build_threads_follow_omp_num_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert tiny.build_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert tiny.build_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert tiny.build_threads() == 2
 
 
 def test_config_or_exit_names_the_option():
@@ -189,12 +206,10 @@ def test_config_or_exit_names_the_option():
 
 
 def test_solution_style_is_a_checked_build_field(tmp_path):
-    """``backward`` changes the SFT text and the cache key; a forward config keeps the key it
-    had before the field existed; an unknown style is refused; a build_info without the field
-    (an older build) reads as forward."""
+    """``backward`` changes the SFT text and the cache key; an unknown style is refused; a
+    build_info without the field (an older dslib's build) is a clear error."""
     back = tiny.override(tiny.TinyConfig(), ["solution_style=backward"])
     assert back.key() != tiny.TinyConfig().key()
-    assert tiny.TinyConfig().key() == "ce03fad5e20e"  # the key from before the field existed
     first = tiny._level_pool(back, 3)[0]  # corpus_lines starts with it
     for cfg in (back, tiny.TinyConfig()):
         text = countdown.solution_text(first, cfg.solution_style)
@@ -210,7 +225,8 @@ def test_solution_style_is_a_checked_build_field(tmp_path):
     assert built.config == back and built.solution_text(first).startswith(f"{first.target}=")
     del info["config"]["solution_style"]
     (tmp_path / "build_info.json").write_text(json.dumps(info))
-    assert tiny.TinyReasoner.from_dir(tmp_path).config.solution_style == "forward"
+    with pytest.raises(ValueError, match=r"build_info.json.*lacks \['solution_style'\].*rebuild"):
+        tiny.TinyReasoner.from_dir(tmp_path)
 
 
 def test_sft_examples_follow_the_solution_style(quick_reasoner):

@@ -59,15 +59,15 @@ def test_tiny_build_changes_the_tiny_reasoner(quick_reasoner, monkeypatch):
     from dslib import cli, tiny
 
     cfg = apply_overrides(tr.preset("tiny"), ['tiny_build=["sft_mix=[0.45,0.35,0.2]"]'])
-    assert cfg.tiny_build == ("sft_mix=[0.45,0.35,0.2]",) == tiny.FIRST_BUILD
+    assert cfg.tiny_build == ("sft_mix=[0.45,0.35,0.2]",)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     built = []
     monkeypatch.setattr(tiny, "build", lambda c, **kw: built.append(c) or quick_reasoner)
     tr.countdown_model_and_task(cfg)
     assert built[0].sft_mix == (0.45, 0.35, 0.2) != tiny.TinyConfig().sft_mix
-    assert built[0] == replace(tiny.TinyConfig(), sft_mix=(0.45, 0.35, 0.2))
+    assert built[0] == replace(tiny.default_config(), sft_mix=(0.45, 0.35, 0.2))
     tr.countdown_model_and_task(tr.preset("tiny"))
-    assert built[1] == tiny.TinyConfig()  # no tiny_build: the default build
+    assert built[1] == tiny.default_config()  # no tiny_build: the default build
     args = cli.build_parser().parse_args(["train", "--tiny", "sft_steps=9", "--tiny", "seed=2"])
     assert cli._config(args).tiny_build == ("sft_steps=9", "seed=2")
     with pytest.raises(ValueError, match="tiny_build.*unknown TinyConfig field"):
