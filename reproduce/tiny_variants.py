@@ -7,8 +7,8 @@
 
 Each variant is a list of ``TinyConfig`` assignments, the same as ``python -m dslib.tiny
 --set ...``. Builds run ``--jobs`` at a time (default 2, one per core), each with one torch
-thread (``OMP_NUM_THREADS=1``): the thread count changes float rounding and so a build
-slightly, and one thread per build is what the README's rows were measured with. A build is
+thread (``--set threads=1``: the thread count changes float rounding and so a build
+slightly; one thread per build is what the README's rows were measured with). A build is
 cached under ``OUT/cache`` by its config hash, so a stopped sweep continues where it was, and
 a second call only prints. The table (``OUT/tiny_variants.md``), the plot of easy-level pass@1
 per variant (``OUT/tiny_variants.png``) and every number (``OUT/tiny_variants.json``) come from
@@ -73,16 +73,15 @@ VARIANTS: dict[str, tuple[list[str], str]] = {
 
 def command(name: str, seed: int) -> str:
     """The ``python -m dslib.tiny`` call that makes the same build as one cell of the sweep."""
-    sets = VARIANTS[name][0] + ([f"seed={seed}"] if seed else [])
-    return "OMP_NUM_THREADS=1 python -m dslib.tiny" + "".join(
-        f" --set {shlex.quote(s)}" for s in sets)
+    sets = ["threads=1", *VARIANTS[name][0], *([f"seed={seed}"] if seed else [])]
+    return "python -m dslib.tiny" + "".join(f" --set {shlex.quote(s)}" for s in sets)
 
 
 def build_one(name: str, seed: int, cache: str, quick: bool) -> dict[str, Any]:
     """Build (or reuse) one variant in this process and return its summary row."""
     from dslib import tiny
 
-    cfg = tiny.override(tiny.TinyConfig(), VARIANTS[name][0] + [f"seed={seed}"])
+    cfg = tiny.override(tiny.TinyConfig(), ["threads=1", *VARIANTS[name][0], f"seed={seed}"])
     if quick:
         cfg = tiny.override(cfg, ["sft_steps=3", "warmup_steps=1"])
     reasoner = tiny.build(cfg, cache_dir=cache, progress=False,
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(n, s, str(out / "cache"), args.quick) for n in names for s in args.seeds]
-    os.environ["OMP_NUM_THREADS"] = "1"  # before the workers start: torch reads it at import
+    os.environ["OMP_NUM_THREADS"] = "1"  # the workers' own torch work (builds set threads=1)
     print(f"$ python reproduce/tiny_variants.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"{len(jobs)} builds, {min(args.jobs, len(jobs))} at a time, cached in {out / 'cache'}",
           flush=True)

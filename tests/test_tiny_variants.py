@@ -28,11 +28,11 @@ def test_every_variant_is_a_valid_build():
     for name, (sets, _) in tiny_variants.VARIANTS.items():
         cfg = tiny.override(tiny.TinyConfig(), sets)
         keys.add(cfg.key())
-        assert tiny_variants.command(name, 0).startswith("OMP_NUM_THREADS=1 python -m dslib.tiny")
+        assert tiny_variants.command(name, 0).startswith("python -m dslib.tiny --set threads=1")
     assert len(keys) == len(tiny_variants.VARIANTS)  # no two variants are the same build
-    assert tiny_variants.command("default", 0) == "OMP_NUM_THREADS=1 python -m dslib.tiny"
+    assert tiny_variants.command("default", 0) == "python -m dslib.tiny --set threads=1"
     assert tiny_variants.command("goal_first", 2) == (
-        "OMP_NUM_THREADS=1 python -m dslib.tiny --set solution_style=backward --set seed=2")
+        "python -m dslib.tiny --set threads=1 --set solution_style=backward --set seed=2")
 
 
 def test_markdown_rows_and_seed_means():
@@ -65,7 +65,7 @@ def test_bad_arguments_exit_before_any_work(tmp_path):
 def test_list_prints_the_commands():
     proc = _run("--list", "--only", "goal_first_4l", "--seeds", "1")
     assert proc.returncode == 0, proc.stderr
-    assert ("OMP_NUM_THREADS=1 python -m dslib.tiny --set num_hidden_layers=4 "
+    assert ("python -m dslib.tiny --set threads=1 --set num_hidden_layers=4 "
             "--set solution_style=backward --set seed=1") in proc.stdout
 
 

@@ -33,7 +33,7 @@
 seed = 0
 level = 4          # countdown difficulty of the real searches (4 or 5 numbers: the hard levels)
 n_problems = 16    # problems searched in the real runs (one tree each)
-c = 2.0            # UCT exploration constant (lambda = 2.0 in the paper, App. A.2)
+c = 2.0            # UCT exploration constant (lambda, 2.0 in the paper, App. A.2)
 
 # %%
 import random

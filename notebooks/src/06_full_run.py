@@ -27,7 +27,7 @@
 
 # %% tags=["parameters"]
 preset = "tiny"          # a training preset of dslib.trainer.PRESETS
-overrides = []           # TrainConfig overrides as key=value strings, e.g. lr=1e-4
+overrides = []           # training-config overrides, as `dslib train --set` takes them
 output_dir = "../runs/full-run"
 smoke = False            # a few steps of everything (tests)
 rounds = None            # None: the preset value (tiny: 3)
