@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import collections
 import json
+import math
 import os
 import select
 import subprocess
@@ -140,8 +141,9 @@ class Pool:
     """Idle workers shared by all threads; grows up to ``size`` when callers overlap.
 
     Callers are served first come, first served: a caller that finds every worker busy waits in
-    a queue and takes the next worker that comes free (or starts one while fewer than ``size``
-    exist), so no caller is overtaken by later ones. Answers already given (``equal``,
+    a queue and takes the next worker that comes free (while fewer than ``size`` exist, one more
+    starts in the background meanwhile), so no caller is overtaken by later ones. Answers already
+    given (``equal``,
     ``different``, ``unparseable``) are remembered per (golds, predictions) and answered again
     without a worker; a ``timeout`` is not remembered.
 
@@ -163,6 +165,7 @@ class Pool:
         self.results: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.started = 0  # workers started, for reports
         self.killed = 0  # workers killed at a hard deadline or found dead
+        self.failed_at = -math.inf  # when a background start last failed
         self.pid = os.getpid()
 
     def _reset_after_fork(self) -> None:
@@ -177,6 +180,7 @@ class Pool:
                 with self.lock:
                     self.starting -= 1
                     self.total -= 1
+                    self.failed_at = time.monotonic()  # no background retry for a while
                     self.lock.notify_all()
                 return
             with self.lock:
@@ -190,16 +194,24 @@ class Pool:
         threading.Thread(target=start, name="dslib-grader-start", daemon=True).start()
 
     def _take(self) -> Worker | bool | None:
-        """For the caller at the head of the queue: an idle worker, True (start one), or None."""
+        """For the caller at the head of the queue: an idle worker, True (start one), or None.
+
+        With no worker at all the caller starts one itself (a failure reaches it as
+        :class:`WorkerError`). With every worker busy and fewer than ``size``, one more starts in
+        the background and the caller takes whichever worker comes free first, so it never waits
+        for a start-up that a finishing comparison would beat.
+        """
         while self.idle:
             worker = self.idle.pop()
             if worker.alive():
                 return worker
             self.total -= 1
             self.killed += 1
-        if self.total < self.size:
+        if self.total == 0:
             self.total += 1
             return True
+        if self.total < self.size and time.monotonic() - self.failed_at > STARTUP_TIMEOUT:
+            self._spawn_in_background()
         return None
 
     def acquire(self) -> Worker:

@@ -248,10 +248,10 @@ def gold_fault(gold: object) -> str | None:
     """
     if not isinstance(gold, str):
         return f"not a string ({type(gold).__name__})"
-    if not gold.strip():
-        return "empty"
     if len(gold) > MAX_GOLD_CHARS:
         return f"longer than {MAX_GOLD_CHARS} characters ({len(gold)})"
+    if not gold.strip():
+        return "empty"
     m = CONTROL.search(gold)
     if m:
         return f"has a control character (U+{ord(m.group()):04X}) at character {m.start() + 1}"
