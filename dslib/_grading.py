@@ -13,6 +13,7 @@ rendered answer sees). ``4.4e7`` is scientific notation (Minerva's golds use it)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from fractions import Fraction
 
 #: the longest boxed answer looked at; longer ones are ``unparseable`` (the longest gold is 210).
 MAX_ANSWER_CHARS = 1000
+#: the longest gold answer looked at; longer ones are ``bad_gold`` (DeepMath's longest is 305).
+MAX_GOLD_CHARS = 1000
 #: deepest bracket nesting accepted (the parser is exponential in redundant nesting).
 MAX_DEPTH = 12
 #: largest number of decimal digits a numeric value may reach (``10^{100000}`` is the limit).
@@ -31,25 +34,36 @@ MAX_SYMBOLIC_EXPONENT = 1000
 MAX_FACTORIAL = 10_000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+#: control characters (tab, newline and carriage return are whitespace, not controls): an answer
+#: holding one is unreadable, never a match with the character dropped (``1\x002`` is not ``12``)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def match_brace(s: str, i: int, open_: str = "{", close: str = "}") -> int:
-    """Index of the bracket closing the one at ``s[i]``, -1 if unclosed; ``\\{`` does not count."""
-    depth = 0
-    n = len(s)
+@functools.lru_cache(maxsize=64)
+def _bracket_pairs(s: str, open_: str, close: str) -> dict[int, int]:
+    """Every opening bracket of ``s`` -> its closing one, in one pass (``\\{`` does not count)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(s)
     while i < n:
         c = s[i]
         if c == "\\":  # a control symbol such as \{ or \\ is one token, not a brace
             i += 2
             continue
         if c == open_:
-            depth += 1
-        elif c == close:
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.append(i)
+        elif c == close and stack:
+            pairs[stack.pop()] = i
         i += 1
-    return -1
+    return pairs
+
+
+def match_brace(s: str, i: int, open_: str = "{", close: str = "}") -> int:
+    """Index of the bracket closing the one at ``s[i]``, -1 if unclosed; ``\\{`` does not count.
+
+    The pairs of ``s`` are found once and cached, so many unclosed brackets cost linear time.
+    """
+    return _bracket_pairs(s, open_, close).get(i, -1)
 
 
 def last_boxed(text: str) -> str | None:
@@ -127,11 +141,21 @@ def _replace_text_groups(s: str, fn: Callable[[str], str]) -> str:
 
 
 _ARG_COMMANDS = {"frac": 2, "binom": 2, "sqrt": 1}
-_CS_RE = re.compile(r"\\([A-Za-z]+|.)")
+_CS_RE = re.compile(r"\\([A-Za-z]+|.)", re.S)
 
 
-def _one_token(s: str, i: int) -> tuple[str, int] | None:
-    """One TeX argument at ``s[i]`` (spaces skipped): braced content or a single token."""
+def _one_token(s: str, i: int, memo: dict) -> tuple[str, int] | None:
+    """One TeX argument at ``s[i]`` (spaces skipped): braced content or a single token.
+
+    ``memo`` holds the answer per position: a command whose arguments run out (``\\frac\\frac...``)
+    is re-read as a bare token, and without it each level would re-read the rest (2^n).
+    """
+    if i not in memo:
+        memo[i] = _read_token(s, i, memo)
+    return memo[i]
+
+
+def _read_token(s: str, i: int, memo: dict) -> tuple[str, int] | None:
     n = len(s)
     while i < n and s[i] == " ":
         i += 1
@@ -144,10 +168,11 @@ def _one_token(s: str, i: int) -> tuple[str, int] | None:
         return brace_arguments(s[i + 1 : j]), j + 1
     if s[i] == "\\":
         m = _CS_RE.match(s, i)
-        assert m is not None
+        if m is None:
+            raise ValueError("a lone backslash at the end of the answer")
         name = m.group(1)
         if name in _ARG_COMMANDS:  # ^\frac12: the command with its own arguments
-            sub = _command_with_args(s, m.end(), name)
+            sub = _command_with_args(s, m.end(), name, memo)
             if sub is not None:
                 return sub
         return m.group(0), m.end()
@@ -156,7 +181,7 @@ def _one_token(s: str, i: int) -> tuple[str, int] | None:
     return s[i], i + 1
 
 
-def _command_with_args(s: str, i: int, name: str) -> tuple[str, int] | None:
+def _command_with_args(s: str, i: int, name: str, memo: dict) -> tuple[str, int] | None:
     parts = ["\\" + name]
     if name == "sqrt":
         j = i
@@ -168,7 +193,7 @@ def _command_with_args(s: str, i: int, name: str) -> tuple[str, int] | None:
                 parts.append("[" + brace_arguments(s[j + 1 : k]) + "]")
                 i = k + 1
     for _ in range(_ARG_COMMANDS[name]):
-        arg = _one_token(s, i)
+        arg = _one_token(s, i, memo)
         if arg is None:
             return None
         parts.append("{" + arg[0] + "}")
@@ -180,8 +205,10 @@ def brace_arguments(s: str) -> str:
     r"""Brace every argument of ``\frac``/``\binom``/``\sqrt``/``^``/``_`` the way TeX reads it.
 
     An unbraced argument is one token: ``\frac123`` -> ``\frac{1}{2}3``, ``\sqrt13`` ->
-    ``\sqrt{1}3``, ``x^12`` -> ``x^{1}2``, ``\frac\pi2`` -> ``\frac{\pi}{2}``.
+    ``\sqrt{1}3``, ``x^12`` -> ``x^{1}2``, ``\frac\pi2`` -> ``\frac{\pi}{2}``. Time is linear in
+    the length times the nesting depth.
     """
+    memo: dict[int, tuple[str, int] | None] = {}
     out = []
     i = 0
     n = len(s)
@@ -189,10 +216,11 @@ def brace_arguments(s: str) -> str:
         c = s[i]
         if c == "\\":
             m = _CS_RE.match(s, i)
-            assert m is not None
+            if m is None:
+                raise ValueError("a lone backslash at the end of the answer")
             name = m.group(1)
             if name in _ARG_COMMANDS:
-                sub = _command_with_args(s, m.end(), name)
+                sub = _command_with_args(s, m.end(), name, memo)
                 if sub is not None:
                     out.append(sub[0])
                     i = sub[1]
@@ -200,7 +228,7 @@ def brace_arguments(s: str) -> str:
             out.append(m.group(0))
             i = m.end()
         elif c in "^_":
-            arg = _one_token(s, i + 1)
+            arg = _one_token(s, i + 1, memo)
             if arg is None:
                 out.append(c)
                 i += 1
@@ -258,7 +286,7 @@ _TEXT_ALIASES = ("mbox", "textrm", "textnormal", "textbf", "textit", "textsf", "
 _MATH_FONTS = ("mathbf", "mathit", "boldsymbol", "bm", "mathsf", "mathtt", "pmb", "bold")
 _WORD_OR = re.compile(r"(?<![A-Za-z\\])(?:or|and)(?![A-Za-z])", re.IGNORECASE)
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_E_NOTATION = re.compile(r"(?<![\w.\\}])(\d+\.?\d*|\.\d+)[eE]([+-]?\d+)(?![\w.])")
+_E_NOTATION = re.compile(r"(?<![\w.\\}])(\d+(?:\.\d*)?|\.\d+)[eE]([+-]?\d+)(?![\w.])")
 _REPEATING = re.compile(
     r"(?<![\d.])(\d*)\.(\d*)\s*\\(?:overline|bar|dot)\s*\{(\d+)\}|(?<![\d.])(\d*)\.(\d*)\\dot\s*(\d)"
 )
@@ -305,9 +333,9 @@ _BARE_UNITS = sorted(
     reverse=True,
 )
 _BARE_UNIT_RE = re.compile(
-    r"(?<=[\d}).\s])\s*(?:square|sq\.?|cubic|cu\.?)?\s*(?:"
+    r"(?<=[\d}).\s])\s*(?:(?:square|sq\.?|cubic|cu\.?)\s*)?(?:"
     + "|".join(re.escape(u) for u in _BARE_UNITS)
-    + r")\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$"
+    + r")(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
 )
 # plain words after a number ("5 apples"): a unit a human reads past; never TeX commands
 _TRAILING_WORDS = re.compile(r"(?<=[\d})])\s+((?:(?<![\\A-Za-z])[A-Za-z]{3,}\s*){1,3})$")
@@ -353,8 +381,17 @@ class Norm:
 
     @property
     def key(self) -> str:
-        """The latex with all spaces removed, for string comparisons."""
-        return re.sub(r"\s+", "", self.latex)
+        """The latex without spaces, for string comparisons (see :func:`squeeze`)."""
+        return squeeze(self.latex)
+
+
+_LOOSE_SPACE = re.compile(r"(?<!\d)\s+|\s+(?!\d)")
+_SPLIT_DIGITS = re.compile(r"\d\s+\d")
+
+
+def squeeze(s: str) -> str:
+    """``s`` without spaces, except one between two digits: ``1 2`` is not the number 12."""
+    return _LOOSE_SPACE.sub("", s)
 
 
 def _repeating_to_fraction(m: re.Match) -> str:
@@ -451,12 +488,19 @@ def normalise(raw: str, *, is_gold: bool = False) -> Norm:
     """Canonical form of one answer (the gold, or the content of the last box).
 
     Order matters: units, percent and degree signs are read off before the text wrappers go, and
-    TeX arguments are braced last so that ``\\sqrt13`` keeps its TeX reading.
+    TeX arguments are braced last so that ``\\sqrt13`` keeps its TeX reading. A control character
+    raises ``ValueError``: it is never dropped into a match. Every step is linear in the length
+    (times the nesting depth for the TeX arguments).
     """
+    if CONTROL.search(raw):
+        raise ValueError("a control character in the answer")
     s = raw.strip()
+    if re.search(r"(?<!\\)(?:\\\\)*\\$", s):
+        s = s[:-1]  # "12\ " stripped to "12\": the space of a control space went, so does "\"
     for a, b in _UNICODE:
         s = s.replace(a, b)
-    s = s.replace("\x00", " ").replace("\\\\", "\x00")  # a row break is not "\ " + "\"
+    s = s.replace("\\\\", "\x00")  # a row break is not "\ " + "\"
+    s = re.sub(r"\s+", " ", s)  # one space per run keeps every pattern below linear
     money = "\\$" in s
     s = s.replace("\\$", " ").replace("$", " ")
     s = re.sub(r"^\s*\\[(\[]|\\[)\]]\s*$", " ", s)
@@ -521,9 +565,9 @@ def normalise(raw: str, *, is_gold: bool = False) -> Norm:
     s = brace_arguments(s)
     s = collapse_redundant_parens(s)
     s = re.sub(r"\s+", " ", s).strip().replace("\x00", "\\\\")
-    key = s.replace(" ", "")
+    key = squeeze(s)
     alt = None
-    if _THOUSANDS.match(s) or re.fullmatch(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", s):
+    if _THOUSANDS.match(s):
         number = key.replace(",", "")
         if is_gold:
             s = number
@@ -683,6 +727,8 @@ def decide(g: Norm, p: Norm) -> bool | None:
         return (p.key.upper().lstrip("0") or "0") == g.base[0]
     if g.key and g.key == p.key:
         return True
+    if _SPLIT_DIGITS.search(g.key) or _SPLIT_DIGITS.search(p.key):
+        return False  # "1 2": digits set apart are neither the number 12 nor a list
     gv = number(g.latex)
     if p.base is not None and gv is not None:
         return Fraction(int(p.base[0], p.base[1])) == gv or p.base[0] == g.key

@@ -23,7 +23,9 @@ The countdown verifier lives in ``dslib.tasks.countdown``. The math graders are 
   - words (Yes/No/True/False, names) compare case-insensitively as words, never as products of
     symbols; multiple-choice letters with or without ``(C)``/``\text{(C)}``; base-n numerals by
     digits and base (``1011_2``; the bare digits ``1011`` also pass);
-  - ``4.4e7`` is scientific notation; ``1,000,000`` is one number unless the gold is a list.
+  - ``4.4e7`` is scientific notation; ``1,000,000``, ``1\,000`` and ``1{,}000`` are one number
+    unless the gold is a list, but digits set apart by a space (``1 2``) are neither the number 12
+    nor a list; a control character (``1\x002``) makes an answer ``unparseable``, never vanishes.
 
 Nothing here evaluates model output: parsing goes through an ANTLR grammar (latex2sympy2_extended),
 never through ``eval``/``sympify`` of a string, and the sympy work runs in worker processes with a
@@ -37,8 +39,10 @@ import re
 from dataclasses import dataclass
 
 from dslib._grading import (
+    CONTROL,
     MAX_ANSWER_CHARS,
     MAX_DEPTH,
+    MAX_GOLD_CHARS,
     Norm,
     decide,
     hostile,
@@ -59,6 +63,7 @@ REASONS = (
     "unparseable",
     "timeout",
     "wrong",
+    "bad_gold",
 )
 
 
@@ -86,6 +91,8 @@ class Verdict:
 # ``compute_score`` differs: it reads ``Answer: ...`` lines, not boxes.
 
 DAPO_TAIL_CHARS = 300  # "The longest answer in MATH-500 has 159 characters"
+#: ``parsed_gt`` of a gold longer than ``MAX_GOLD_CHARS``, which is not normalised (see dapo_score)
+DAPO_GOLD_TOO_LONG = "[GOLD_TOO_LONG]"
 
 SUBSTITUTIONS = [
     ("an ", ""),
@@ -198,11 +205,18 @@ def dapo_score(response: str, ground_truth: str) -> dict:
 
     Take the last 300 characters, the last ``\boxed{}`` in them (``[INVALID]`` if none), apply
     :func:`normalize_final_answer` to it and to the ground truth, and compare the strings exactly.
+
+    Bounded whatever the input's size: the box comes from 300 characters, and a ground truth
+    longer than ``MAX_GOLD_CHARS`` (1000; DeepMath's longest is 305) is not normalised, since the
+    released regexes take time quadratic in its length: the score is -1.0 and ``parsed_gt`` is
+    ``[GOLD_TOO_LONG]``. The loaders of ``dslib.tasks.math`` report such rows as bad.
     """
     relevant = response[-DAPO_TAIL_CHARS:]
     boxed = last_boxed_only_string(relevant)
     extracted = "[INVALID]" if boxed is None else remove_boxed(boxed)
     pred = normalize_final_answer(extracted)
+    if len(ground_truth) > MAX_GOLD_CHARS:
+        return {"score": -1.0, "acc": False, "pred": pred, "parsed_gt": DAPO_GOLD_TOO_LONG}
     gt = normalize_final_answer(ground_truth)
     correct = pred == gt
     return {"score": 1.0 if correct else -1.0, "acc": correct, "pred": pred, "parsed_gt": gt}
@@ -225,6 +239,27 @@ def _gold(ground_truth: str) -> Norm:
     return normalise(ground_truth, is_gold=True)
 
 
+def gold_fault(gold: object) -> str | None:
+    """Why ``gold`` cannot be graded (``check`` says ``bad_gold``), or None when it can.
+
+    A gold must be a non-empty string of at most ``MAX_GOLD_CHARS`` characters, with brackets
+    nested at most ``3 * MAX_DEPTH`` deep and no control character (tab and newline are fine).
+    The loaders of ``dslib.tasks.math`` report rows failing this as bad rows.
+    """
+    if not isinstance(gold, str):
+        return f"not a string ({type(gold).__name__})"
+    if len(gold) > MAX_GOLD_CHARS:
+        return f"longer than {MAX_GOLD_CHARS} characters ({len(gold)})"
+    if not gold.strip():
+        return "empty"
+    m = CONTROL.search(gold)
+    if m:
+        return f"has a control character (U+{ord(m.group()):04X}) at character {m.start() + 1}"
+    if max_depth(gold) > 3 * MAX_DEPTH:
+        return f"has brackets nested deeper than {3 * MAX_DEPTH}"
+    return None
+
+
 def _symbolic(golds: list[str], preds: list[str], timeout: float) -> str:
     """Run the sympy stage in a worker process; in-process only if no worker can start."""
     from dslib import _grading_pool
@@ -238,7 +273,11 @@ def _symbolic(golds: list[str], preds: list[str], timeout: float) -> str:
 
 
 def warm_up(workers: int = 1) -> None:
-    """Start grader workers in the background so that the first :func:`check` does not wait."""
+    """Start grader workers in the background so that the first :func:`check` does not wait.
+
+    The pool grows to ``workers`` if it is smaller (its default size is ``$DSLIB_GRADER_WORKERS``,
+    else the CPU count within 2..8); callers from many threads then wait less for a worker.
+    """
     from dslib import _grading_pool
 
     _grading_pool.POOL.warm(workers)
@@ -251,16 +290,25 @@ def check(response: str, ground_truth: str, timeout: float = 1.0) -> Verdict:
     an empty one, is ``no_answer``. Equal means the exact value in TeX semantics (module
     docstring). ``timeout`` bounds the computer-algebra work on the response; the first gold seen
     by a worker may take up to ``GOLD_TIMEOUT`` more, and starting a worker (about a second, once)
-    is not counted. Reasons: ``ok``, ``no_answer``, ``unparseable``, ``timeout``, ``wrong``.
+    is not counted, nor is waiting for a free worker when many threads call at once
+    (``dslib._grading_pool.Pool`` says what that costs). The work before sympy is linear in the
+    text and runs on at most ``MAX_ANSWER_CHARS`` of answer and ``MAX_GOLD_CHARS`` of gold.
+
+    Reasons: ``ok``, ``no_answer``, ``wrong``, ``timeout``; ``unparseable`` for an answer longer
+    than ``MAX_ANSWER_CHARS``, nested too deep, holding a control character, or one no parser
+    reads; ``bad_gold`` when the gold itself cannot be graded (:func:`gold_fault`).
     """
-    if not isinstance(response, str) or not isinstance(ground_truth, str):
+    if not isinstance(response, str):
         return Verdict(False, None, "no_answer")
     content = last_boxed(response)
     if content is None or not content.strip():
         return Verdict(False, None if content is None else "", "no_answer")
-    extracted = content.strip()
+    extracted = content.strip(" \t\n\r")  # str.strip() would also eat \x0c, \x1c..\x1f
+    if gold_fault(ground_truth) is not None:
+        return Verdict(False, extracted, "bad_gold")
     try:
-        if len(extracted) > MAX_ANSWER_CHARS or max_depth(extracted) > 3 * MAX_DEPTH:
+        if (len(extracted) > MAX_ANSWER_CHARS or max_depth(extracted) > 3 * MAX_DEPTH
+                or CONTROL.search(extracted)):
             return Verdict(False, extracted, "unparseable")
         gold = _gold(ground_truth)
         pred = with_assignment_dropped(gold, normalise(extracted))
@@ -281,11 +329,14 @@ def check(response: str, ground_truth: str, timeout: float = 1.0) -> Verdict:
 
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
+    "MAX_GOLD_CHARS",
     "REASONS",
     "Verdict",
     "check",
     "dapo_reward",
     "dapo_score",
+    "gold_fault",
     "last_boxed_only_string",
     "normalize_final_answer",
     "remove_boxed",

@@ -150,6 +150,138 @@ def test_benchmark_bad_rows_and_clean_file_is_silent(tmp_path: Path) -> None:
     assert not warned and ds[0].id == "amc23-0" and ds[0].answer == "27"
 
 
+# --------------------------------------------------------------------------------------------
+# Faults in data files: each ends in a bad row naming line and id, or a clear error (issue 18)
+# --------------------------------------------------------------------------------------------
+
+
+def test_gold_types_are_checked_per_type(tmp_path: Path) -> None:
+    rows = [
+        {"id": "int", "problem": "p", "ground_truth": 12},
+        {"id": "float", "problem": "p", "ground_truth": 2.5},
+        {"id": "whole", "problem": "p", "ground_truth": 27.0},
+        {"id": "text", "problem": "p", "ground_truth": " 1/2 "},
+        {"id": "dict", "problem": "p", "ground_truth": {"value": 3}},
+        {"id": "list", "problem": "p", "ground_truth": ["3"]},
+        {"id": "bool", "problem": "p", "ground_truth": True},
+        {"id": "nan", "problem": "p", "ground_truth": float("nan")},
+        {"id": "inf", "problem": "p", "ground_truth": float("-inf")},
+        {"id": "long", "problem": "p", "ground_truth": "1" * (verify_mod.MAX_GOLD_CHARS + 1)},
+        {"id": "nul", "problem": "p", "ground_truth": "1\x002"},
+        {"id": "qdict", "problem": {"text": "p"}, "ground_truth": "3"},
+    ]
+    path = write_jsonl(tmp_path / "dm.jsonl", [json.dumps(r) for r in rows])  # NaN, -Infinity
+    ds, warned = load_quietly(m.load_deepmath, path)
+    assert [(p.id, p.answer) for p in ds] == [
+        ("int", "12"), ("float", "2.5"), ("whole", "27"), ("text", "1/2"),
+    ]
+    assert [(b.line, b.id, b.reason) for b in ds.bad_rows] == [
+        (5, "dict", "answer is a dict (expected a string or a number)"),
+        (6, "list", "answer is a list (expected a string or a number)"),
+        (7, "bool", 'answer is a boolean (true); write it as a string such as "Yes"'),
+        (8, "nan", "answer is not a finite number (nan)"),
+        (9, "inf", "answer is not a finite number (-inf)"),
+        (10, "long", f"answer longer than {verify_mod.MAX_GOLD_CHARS} characters "
+                     f"({verify_mod.MAX_GOLD_CHARS + 1})"),
+        (11, "nul", "answer has a control character (U+0000) at character 2"),
+        (12, "qdict", "problem is a dict (expected a string)"),
+    ]
+    assert len(warned) == 1 and "skipped 8 bad row(s), kept 4" in str(warned[0].message)
+    # the benchmarks take the same rule; OlympiadBench's final_answer must hold strings
+    write_jsonl(tmp_path / "aime24.jsonl", [
+        json.dumps({"id": "aime24-1", "problem": "p", "answer": 204}),
+        json.dumps({"id": "aime24-2", "problem": "p", "answer": [204]}),
+    ])
+    ds, _ = load_quietly(m.load_benchmark, "aime24", tmp_path)
+    assert [p.answer for p in ds] == ["204"]
+    assert ds.bad_rows[0].reason == "answer is a list (expected a string or a number)"
+    write_jsonl(tmp_path / "olympiadbench.jsonl", [
+        json.dumps({"id": 1, "question": "q", "final_answer": ["$3$"]}),
+        json.dumps({"id": 2, "question": "q", "final_answer": [{"x": 1}, "$3$"]}),
+        json.dumps({"id": 3, "question": "q", "final_answer": [False]}),
+    ])
+    ds, _ = load_quietly(m.load_benchmark, "olympiadbench", tmp_path)
+    assert [p.answer for p in ds] == ["3"]
+    assert [(b.id, b.reason) for b in ds.bad_rows] == [
+        ("olympiadbench-2", "final_answer must be a string or a list of strings, not a list "
+                            "holding dict"),
+        ("olympiadbench-3", "final_answer must be a string or a list of strings, not a list "
+                            "holding bool"),
+    ]
+
+
+def test_byte_order_mark_keeps_the_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "dm.jsonl"
+    lines = [json.dumps({"id": f"r{i}", "problem": "p", "ground_truth": str(i)}) for i in range(3)]
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    ds, warned = load_quietly(m.load_deepmath, path)
+    assert [p.id for p in ds] == ["r0", "r1", "r2"] and not warned and ds.bad_rows == []
+    bench = tmp_path / "aime25.jsonl"
+    bench.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "aime25-1", "problem": "p",
+                                                    "answer": "7"}).encode())
+    ds, warned = load_quietly(m.load_benchmark, "aime25", tmp_path)
+    assert [p.answer for p in ds] == ["7"] and not warned
+
+
+def test_a_non_utf8_byte_costs_its_row_only(tmp_path: Path) -> None:
+    path = tmp_path / "dm.jsonl"
+    good = [json.dumps({"id": f"r{i}", "problem": "p", "ground_truth": str(i)}).encode()
+            for i in range(3)]
+    broken = b'{"id": "r9", "problem": "caf\xe9 \xff", "ground_truth": "1"}'  # Latin-1 bytes
+    path.write_bytes(b"\n".join([good[0], broken, good[1], b"\xff\xfe", good[2]]) + b"\n")
+    ds, warned = load_quietly(m.load_deepmath, path)
+    assert [p.id for p in ds] == ["r0", "r1", "r2"]
+    assert [(b.line, b.id, b.reason) for b in ds.bad_rows] == [
+        (2, "r9", "not UTF-8 (byte 0xE9 at character 29); re-save the file as UTF-8"),
+        (4, None, "not UTF-8 (byte 0xFF at character 1); re-save the file as UTF-8"),
+    ]
+    assert len(warned) == 1 and str(path) in str(warned[0].message)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n", b"\xef\xbb\xbf"])
+def test_an_empty_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "dm.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(m.NoProblemsError, match=f"{path}: no rows"):
+        m.load_deepmath(path)
+    (tmp_path / "amc23.jsonl").write_bytes(content)
+    with pytest.raises(m.NoProblemsError, match="amc23.jsonl: no rows"):
+        m.load_benchmark("amc23", tmp_path)
+
+
+def test_an_all_bad_file_is_a_clear_error_with_the_first_reasons(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "dm.jsonl", [
+        "{not json",
+        json.dumps({"id": "b", "problem": "p", "ground_truth": None}),
+        json.dumps({"id": "c", "problem": "p", "ground_truth": True}),
+        json.dumps({"id": "d", "problem": "p", "ground_truth": ""}),
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone says it: no warning before it
+        with pytest.raises(m.NoProblemsError) as err:
+            m.load_deepmath([path])
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: every row is bad (4 row(s))")
+    assert "line 1: not JSON" in msg and "line 2 (b): missing answer" in msg
+    assert "line 3 (c): answer is a boolean" in msg and "line 4" not in msg  # the first three
+    write_jsonl(tmp_path / "math500.jsonl", [json.dumps({"id": "math500-1", "problem": "p"})])
+    with pytest.raises(m.NoProblemsError, match="math500.jsonl: every row is bad .*missing answer"):
+        m.load_benchmark("math500", tmp_path)
+    # a later file that repeats an earlier one is not "all bad": its rows are duplicates
+    ok = write_jsonl(tmp_path / "ok.jsonl", [json.dumps({"id": "a", "problem": "p",
+                                                          "ground_truth": "1"})])
+    ds, _ = load_quietly(m.load_deepmath, [ok, ok])
+    assert len(ds) == 1 and ds.bad_rows[0].reason.startswith("duplicate id")
+
+
+def test_an_unreadable_parquet_names_the_file(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "train.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ValueError, match=f"{path}: not a readable parquet file"):
+        m.load_deepmath(path)
+
+
 def test_qwen_layout_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "minerva_math").mkdir()
     write_jsonl(tmp_path / "minerva_math" / "test.jsonl", [

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
+import subprocess
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -67,6 +70,9 @@ DAPO_CASES = [
     ("\\boxed{30^\\circ}", "30", 1.0, "30"),
     ("\\boxed{3}", "\\text{3}", 1.0, "3"),
     ("nothing", "[INVALID]", 1.0, "[INVALID]"),  # a quirk of the source, kept on purpose
+    ("\\boxed{1 2}", "12", 1.0, "12"),  # the source removes every space: kept, unlike check
+    ("\\boxed{1\x002}", "12", -1.0, "1\x002"),  # a control character is never removed
+    ("\\boxed{5}", " " * 999 + "5", 1.0, "5"),  # a gold at MAX_GOLD_CHARS is normalised as ever
 ]
 
 
@@ -444,6 +450,61 @@ def test_equivalences(gold, answer, expected):
 
 
 # ---------------------------------------------------------------------------------------------
+# check: control characters never vanish, and a space between digits joins nothing (issue 18)
+
+SPACING_AND_CONTROL_CASES = [
+    # (gold, boxed answer, reason)
+    ("12", "1\x002", "unparseable"),  # NUL bytes used to be dropped into a match
+    ("12", "1\x0c2", "unparseable"),  # form feed: the "\f" of a \frac mangled by a JSON escape
+    ("\\frac{1}{2}", "\x0crac{1}{2}", "unparseable"),
+    ("12", "1\x7f2", "unparseable"),
+    ("12", "1\x1b2", "unparseable"),
+    ("12", "1 2", "wrong"),  # not 12, and not the list 1, 2
+    ("1, 2", "1 2", "wrong"),
+    ("12", "1\t2", "wrong"),
+    ("12", "1\n2", "wrong"),
+    ("12", "1~2", "wrong"),
+    ("12", "1\\;2", "wrong"),
+    ("1000", "1 000", "wrong"),  # a space is not a thousands separator
+    ("1000", "1\\,000", "ok"),  # a thin space before three digits is
+    ("1000", "1{,}000", "ok"),
+    ("1000", "1,000", "ok"),
+    ("10080", "10,\\!080", "ok"),
+    ("12", "\\; 12 \\,", "ok"),  # spacing around a number is formatting
+    ("12", "\\quad12\\quad", "ok"),
+    ("12", "\n12\t", "ok"),
+    # DeepMath's two cycle-notation golds: the elements are set apart, and must stay apart
+    ("(2\\ 3\\ 7)(4\\ 6)", "(2 3 7)(4 6)", "ok"),
+    ("(2\\ 3\\ 7)(4\\ 6)", "(2\\,3\\,7)(4\\,6)", "ok"),
+    ("(2\\ 3\\ 7)(4\\ 6)", "(237)(46)", "wrong"),
+    # a gold the grader cannot take is named as such, never blamed on the answer
+    ("1\x002", "12", "bad_gold"),
+    ("1" * 1001, "1", "bad_gold"),
+    ("   ", "1", "bad_gold"),
+    ("{" * 40 + "1" + "}" * 40, "1", "bad_gold"),
+]
+
+
+@pytest.mark.parametrize(("gold", "answer", "reason"), SPACING_AND_CONTROL_CASES)
+def test_spacing_and_control_characters(gold, answer, reason):
+    v = check(boxed(answer), gold)
+    assert (v.reason, v.correct) == (reason, reason == "ok"), v
+    assert v.extracted == answer.strip(" \t\n\r")
+
+
+def test_gold_fault_names_the_problem():
+    assert verify.gold_fault("\\frac{1}{2}") is None
+    assert verify.gold_fault("x\ty\nz") is None  # tab and newline are whitespace
+    assert verify.gold_fault(12) == "not a string (int)"
+    assert verify.gold_fault(" ") == "empty"
+    assert verify.gold_fault("1" * 1001) == "longer than 1000 characters (1001)"
+    assert verify.gold_fault("ab\x00") == "has a control character (U+0000) at character 3"
+    assert verify.gold_fault("(" * 37 + ")" * 37) == "has brackets nested deeper than 36"
+    assert check(boxed("5"), 5).reason == "bad_gold"  # type: ignore[arg-type]
+    assert check("no box", "1" * 2000).reason == "no_answer"  # no answer stays no answer
+
+
+# ---------------------------------------------------------------------------------------------
 # The six benchmarks' answer styles (gold taken from the files, answers written by a model)
 
 BENCHMARK_STYLE_CASES = [
@@ -584,6 +645,64 @@ def test_huge_responses_are_scanned_in_linear_time():
     assert time.monotonic() - start < 1.5
 
 
+def test_a_huge_gold_is_refused_before_any_work(monkeypatch):
+    """A 1 MB gold used to run for minutes in the normaliser; now nothing reads past its length."""
+    def no_normalising(*args, **kwargs):
+        raise AssertionError("the normaliser ran on an oversized gold")
+
+    monkeypatch.setattr(verify, "normalise", no_normalising)
+    verify._gold.cache_clear()
+    for gold in ("1" * 1_000_000, "x^{2}+\\frac{1}{2}-" * 60_000, "a b " * 250_000):
+        assert check(boxed("1"), gold) == Verdict(False, "1", "bad_gold")
+
+
+def test_dapo_reward_with_a_huge_gold_is_bounded(monkeypatch):
+    seen: list[str] = []
+    real = verify.normalize_final_answer
+
+    def counting(text: str) -> str:
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(verify, "normalize_final_answer", counting)
+    out = dapo_score("so \\boxed{1}", "1" * 1_000_000)
+    assert out == {"score": -1.0, "acc": False, "pred": "1", "parsed_gt": "[GOLD_TOO_LONG]"}
+    assert seen == ["1"]  # only the prediction (at most 300 characters) was normalised
+    assert dapo_reward("\\boxed{" + "9" * 1_000_000 + "}", "9") == -1.0  # box past the tail
+
+
+#: answers of up to MAX_ANSWER_CHARS in the shapes that made the string stage slow: a run of
+#: spaces (cubic: 34 s at 1,000 characters), unbraced commands whose arguments run out
+#: (exponential), unclosed groups and long digit runs (quadratic), and some mixtures
+_SLOW_SHAPES = (
+    "1" + " " * 998 + "x", "1" + " " * 990 + "cm x", "\\frac" * 200, "\\sqrt" * 200,
+    "x^{" * 333, "\\text{" * 166, "\\mbox{" * 142, "_{" * 500, "1" * 1000, "1e" * 500,
+    "1.1" * 333, "\\sqrt[" * 166, "{" * 36 + "}" * 36 + "1" * 900, ", " * 500, "1 " * 500,
+    "\\frac{1}{2}" * 90, "(1,2)," * 166, "\\left(" * 166, "0.\\overline{" * 76,
+    "x=" * 500, "a " * 500, "1 cm " * 200, "\\text{ or }" * 90,
+)
+_STRING_STAGE = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+from dslib import verify
+verify._symbolic = lambda golds, preds, timeout: "different"  # the sympy stage is bounded apart
+shapes = json.loads(sys.stdin.read())
+for s in shapes:
+    for gold in (s[:1000], "12"):
+        verify.check("\\\\boxed{" + s + "}", gold)
+print("done", len(shapes))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_CPU is Linux-only here")
+def test_the_string_stage_is_linear_at_the_size_caps():
+    """No timing assertion: a 60 CPU-second rlimit on work that takes about one second."""
+    done = subprocess.run([sys.executable, "-c", _STRING_STAGE], input=json.dumps(_SLOW_SHAPES),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == f"done {len(_SLOW_SHAPES)}", (
+        done.returncode, done.stderr[-2000:])
+
+
 def test_hostile_gold_does_not_hang_the_checker():
     start = time.monotonic()
     v = check(boxed("1"), "10^{10^{10}}", timeout=1.0)
@@ -697,6 +816,111 @@ def test_check_from_other_threads():
         assert elapsed < 30  # waiting for a free worker is not part of the budget
 
 
+def test_concurrent_calls_each_get_their_own_verdict():
+    """8 threads, trivial calls among slow ones (sympy work cut at its limit): every trivial call
+    returns its correct verdict. The waiting it costs is measured by reproduce/bench_grader.py."""
+    slow = ("(x+y+z)^{20}", "(x+y+z+1)^{20}")
+    failures: list[tuple] = []
+    lock = threading.Lock()
+
+    def run(t: int) -> None:
+        for i in range(12):
+            k = 100 * t + i
+            if i % 4 == 3:
+                answer, gold, expected, timeout = slow[0], f"{slow[1]} + {k}", False, 0.3
+            elif i % 2:
+                answer, gold, expected, timeout = str(k), str(k), True, 5.0
+            else:  # a fresh sympy comparison each time: no cached answer helps
+                answer, gold, expected, timeout = f"{k}+x", f"x+{k}", True, 5.0
+            verdict = check(boxed(answer), gold, timeout=timeout)
+            if verdict.correct is not expected or (expected and verdict.reason != "ok"):
+                with lock:
+                    failures.append((answer, gold, verdict))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+
+
+class _FakeWorker:
+    """Stands in for a worker process in the pool's bookkeeping tests."""
+
+    requests = 0
+
+    def __init__(self) -> None:
+        self.reply = "equal"
+
+    def alive(self) -> bool:
+        return True
+
+    def kill(self) -> None:
+        pass
+
+    def request(self, golds, preds, timeout):
+        type(self).requests += 1
+        return self.reply
+
+
+def test_the_pool_serves_callers_in_arrival_order(monkeypatch):
+    from dslib import _grading_pool
+
+    monkeypatch.setattr(_grading_pool, "Worker", _FakeWorker)
+    pool = _grading_pool.Pool(size=1)
+    held = pool.acquire()
+    served: list[str] = []
+
+    def caller(name: str) -> None:
+        worker = pool.acquire()
+        served.append(name)
+        pool.release(worker, ok=True)
+
+    threads = []
+    for n, name in enumerate("BCDE", start=1):
+        threads.append(threading.Thread(target=caller, args=(name,)))
+        threads[-1].start()
+        for _ in range(10_000):  # wait until this caller is queued (no timing is asserted)
+            with pool.lock:
+                if len(pool.queue) == n:
+                    break
+            time.sleep(0.001)
+        with pool.lock:
+            assert len(pool.queue) == n
+    pool.release(held, ok=True)
+    for t in threads:
+        t.join(timeout=30)
+    assert served == ["B", "C", "D", "E"]  # nobody overtaken, whoever wakes first
+    assert pool.total == 1 and len(pool.idle) == 1 and not pool.queue
+
+
+def test_answered_comparisons_need_no_worker(monkeypatch):
+    from dslib import _grading_pool
+
+    monkeypatch.setattr(_grading_pool, "Worker", _FakeWorker)
+    monkeypatch.setattr(_FakeWorker, "requests", 0)
+    pool = _grading_pool.Pool(size=1)
+    assert pool.compare(["1"], ["x"], 1.0) == "equal"
+    assert pool.compare(["1"], ["x"], 1.0) == "equal"
+    assert _FakeWorker.requests == 1
+    pool.idle[0].reply = "timeout"  # a timeout is not remembered: the next call tries again
+    assert pool.compare(["2"], ["x"], 1.0) == "timeout"
+    assert pool.compare(["2"], ["x"], 1.0) == "timeout"
+    assert _FakeWorker.requests == 3
+
+
+def test_pool_size_from_the_environment(monkeypatch):
+    from dslib import _grading_pool
+
+    monkeypatch.setenv("DSLIB_GRADER_WORKERS", "6")
+    assert _grading_pool.default_size() == 6
+    monkeypatch.setenv("DSLIB_GRADER_WORKERS", "many")
+    with pytest.warns(RuntimeWarning, match="DSLIB_GRADER_WORKERS='many'"):
+        assert 2 <= _grading_pool.default_size() <= 8
+
+
 def test_hostile_input_from_a_thread_is_bounded():
     out = {}
 
@@ -745,12 +969,25 @@ def test_fraction_gold_matches_itself_and_its_decimal(q):
         assert check(boxed(decimal), g).correct
 
 
+SPACES = ["", " ", "  ", "\\,", "\\;", "\\!", "\\ ", "~", "\\quad ", "\n", "\t"]
+
+
 @settings(max_examples=40, deadline=None)
-@given(fractions, st.sampled_from(["", " ", "  ", "\\,", "\\;", "\\!", "\\ ", "~"]))
-def test_whitespace_does_not_matter(q, space):
+@given(fractions, st.sampled_from(SPACES))
+def test_spacing_outside_numbers_does_not_matter(q, space):
     g = _tex(q)
-    spaced = space.join(g) if "\\" not in g else g.replace("{", "{" + space)
+    spaced = space + re.sub(r"(?<=[-{}])", lambda _: space, g) + space  # "- \frac{ 1}{ 2}"
     assert check(boxed(spaced), g).correct
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=10, max_value=10**9), st.data(),
+       st.sampled_from([s for s in SPACES if s not in ("", "\\,", "\\!")]))
+def test_digits_set_apart_are_not_one_number(n, data, space):
+    text = str(n)
+    k = data.draw(st.integers(min_value=1, max_value=len(text) - 1))
+    v = check(boxed(text[:k] + space + text[k:]), text)
+    assert not v.correct and v.reason == "wrong", v
 
 
 @settings(max_examples=40, deadline=None)

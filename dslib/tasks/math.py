@@ -37,14 +37,22 @@ Gold answers per benchmark:
   is kept in ``meta`` and not appended to the gold.
 * **amc23**: numeric golds stored as floats (``27.0``) become integer strings (``27``).
 
-Bad rows (not JSON, not an object, missing/empty problem or answer, duplicate id) never crash a
-load and are never silently dropped: they are listed in :attr:`MathSet.bad_rows` (line number
-and id) and summarised in ONE :class:`BadRowsWarning` per load.
+Bad rows never crash a load and are never silently dropped: they are listed in
+:attr:`MathSet.bad_rows` (line number, id when known, reason) and summarised in ONE
+:class:`BadRowsWarning` per load. A row is bad when it is not JSON, not UTF-8 (decoded line by
+line, so one bad byte costs one row), not an object, has a missing or non-string problem, a
+duplicate id, or a gold the graders cannot take: missing or empty, a boolean, NaN or infinity, a
+dict or list (only OlympiadBench's ``final_answer`` is a list, of strings), or anything
+``dslib.verify.gold_fault`` refuses (over ``MAX_GOLD_CHARS`` characters, a control character,
+too deeply nested). Integer and finite float golds are text (``27.0`` -> ``27``). A leading
+UTF-8 byte-order mark is skipped. A file (or dataset) with no usable row at all raises
+:class:`NoProblemsError` naming it and the first reasons.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import warnings
@@ -55,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from dslib.tasks.base import Prompted, chat_prompt_ids
-from dslib.verify import Verdict
+from dslib.verify import Verdict, gold_fault
 
 #: The instruction appended to every question in the released run, leading space included
 #: (reference §6 "Prompt template" and §7 "Prompt"; ``shared/data/deepmath/README.md``).
@@ -109,6 +117,10 @@ Grader = Callable[[str, str], Verdict]
 
 class BadRowsWarning(UserWarning):
     """Some rows of a data file could not be turned into problems (see ``MathSet.bad_rows``)."""
+
+
+class NoProblemsError(ValueError):
+    """A file or dataset gave no usable problem: it is empty, or every row is bad."""
 
 
 class RowError(ValueError):
@@ -253,6 +265,41 @@ def answer_string(value: Any) -> str:
     return str(value).strip()
 
 
+def gold_text(value: Any, rid: str | None) -> str:
+    """A gold value as the grader's text; :class:`RowError` (naming the row) when it cannot be one.
+
+    Strings are stripped; integers and finite floats become text (``27.0`` -> ``27``); booleans,
+    NaN, infinities, dicts, lists and other types are refused, as is any text that
+    ``dslib.verify.gold_fault`` refuses (empty, too long, a control character, too deep).
+    """
+    if isinstance(value, bool):
+        raise RowError(f"answer is a boolean ({str(value).lower()}); write it as a string such "
+                       "as \"Yes\"", rid)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RowError(f"answer is not a finite number ({value})", rid)
+    if not isinstance(value, (str, int, float)):
+        raise RowError(f"answer is a {type(value).__name__} (expected a string or a number)", rid)
+    text = answer_string(value)
+    fault = gold_fault(text)
+    if fault == "empty":
+        raise RowError("empty answer", rid)
+    if fault is not None:
+        raise RowError(f"answer {fault}", rid)
+    return text
+
+
+def _problem_text(row: Mapping[str, Any], rid: str, *keys: str) -> str:
+    """The question of a row (suffix removed); :class:`RowError` when missing or not a string."""
+    text = _first(row, *keys)
+    if text is None:
+        text = _message_text(row.get("prompt"))
+    if text is not None and not isinstance(text, str):
+        raise RowError(f"problem is a {type(text).__name__} (expected a string)", rid)
+    if text is None or not strip_suffix(text).strip():
+        raise RowError("missing problem", rid)
+    return strip_suffix(text).strip()
+
+
 def strip_suffix(text: str) -> str:
     """The question without the instruction suffix (the released parquet bakes it in)."""
     if text.endswith(INSTRUCTION_SUFFIX):
@@ -302,14 +349,11 @@ def deepmath_problem(row: Mapping[str, Any], index: int, source: str = "deepmath
     """
     rid = _first(row, "id", "index", "extra_info.index")
     rid = str(rid) if rid is not None else f"zwhe99--DeepMath-103K-{index}"
-    text = _first(row, "problem", "question")
-    if text is None:
-        text = _message_text(row.get("prompt"))
-    if not isinstance(text, str) or not strip_suffix(text).strip():
-        raise RowError("missing problem", rid)
+    text = _problem_text(row, rid, "problem", "question")
     gold = _first(row, "ground_truth", "final_answer", "answer", "reward_model.ground_truth")
-    if gold is None or answer_string(gold) == "":
-        raise RowError("empty answer" if gold is not None else "missing answer", rid)
+    if gold is None:
+        raise RowError("missing answer", rid)
+    answer = gold_text(gold, rid)
     meta = {
         k: v for k, v in (
             ("topic", _first(row, "topic", "extra_info.topic")),
@@ -317,9 +361,9 @@ def deepmath_problem(row: Mapping[str, Any], index: int, source: str = "deepmath
         ) if v is not None
     }
     return MathProblem(
-        id=rid, problem=strip_suffix(text).strip(), answer=answer_string(gold), source=source,
+        id=rid, problem=text, answer=answer, source=source,
         level=_level(_first(row, "difficulty", "extra_info.difficulty")),
-        answers=(answer_string(gold),), meta=meta,
+        answers=(answer,), meta=meta,
     )
 
 
@@ -334,11 +378,7 @@ def benchmark_problem(row: Mapping[str, Any], index: int, bench: str) -> MathPro
     prefix = _ID_PREFIX.get(bench, bench)
     if not rid.startswith(prefix):  # raw source ids are bare numbers: name them as the kit does
         rid = f"{prefix}-{rid}"
-    text = _first(row, "problem", "question", "Problem", "raw_problem")
-    if text is None:
-        text = _message_text(row.get("prompt"))
-    if not isinstance(text, str) or not strip_suffix(text).strip():
-        raise RowError("missing problem", rid)
+    text = _problem_text(row, rid, "problem", "question", "Problem", "raw_problem")
     meta: dict[str, Any] = {}
     gold = _first(row, "answer", "final_answer", "Answer", "ground_truth",
                   "reward_model.ground_truth")
@@ -346,13 +386,17 @@ def benchmark_problem(row: Mapping[str, Any], index: int, bench: str) -> MathPro
     if bench == "olympiadbench":
         listed = _first(row, "final_answer_list", "final_answer")
         if listed is not None:
-            answers = olympiad_answers(listed, bool(row.get("is_multiple_answer", False)))
+            items = [listed] if isinstance(listed, str) else listed
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                raise RowError("final_answer must be a string or a list of strings, not "
+                               + _kinds(items), rid)
+            answers = olympiad_answers(items, bool(row.get("is_multiple_answer", False)))
         if answers:
             gold = ", ".join(answers)  # a top-level comma list: the grader reads a set
         for key in ("is_multiple_answer", "unit", "answer_type", "subfield"):
             if row.get(key) is not None:
                 meta[key] = row[key]
-    if bench == "minerva_math" and (gold is None or answer_string(gold) == ""):
+    if bench == "minerva_math" and (gold is None or (isinstance(gold, str) and not gold.strip())):
         solution = row.get("solution")
         gold = last_boxed(solution) if isinstance(solution, str) else None
         if gold is None:
@@ -360,9 +404,9 @@ def benchmark_problem(row: Mapping[str, Any], index: int, bench: str) -> MathPro
                 "no \\boxed{} answer in solution" if solution else "missing answer", rid
             )
         meta["answer_from"] = "last \\boxed{} of solution"
-    if gold is None or answer_string(gold) == "":
-        raise RowError("empty answer" if gold is not None else "missing answer", rid)
-    gold = answer_string(gold)
+    if gold is None:
+        raise RowError("missing answer", rid)
+    gold = gold_text(gold, rid)
     if bench == "minerva_math":
         meta["answer_raw"] = gold
         gold = sci_to_latex(gold)
@@ -375,19 +419,43 @@ def benchmark_problem(row: Mapping[str, Any], index: int, bench: str) -> MathPro
     )
 
 
+def _kinds(value: Any) -> str:
+    """``a list holding dict, int`` / ``a dict``: what a wrong-typed field holds, for messages."""
+    if isinstance(value, list):
+        inner = sorted({type(x).__name__ for x in value if not isinstance(x, str)})
+        return "a list holding " + ", ".join(inner)
+    return f"a {type(value).__name__}"
+
+
 # ----------------------------------------------------------------------------- reading rows
 
 
+_UNDECODED = re.compile(r"[\udc80-\udcff]")  # what surrogateescape makes of a non-UTF-8 byte
+
+
 def read_jsonl_rows(path: Path) -> Iterator[tuple[int, Any | None, str | None]]:
-    """``(line number, parsed row or None, error or None)`` per non-blank line; never raises."""
-    with open(path, encoding="utf-8") as fh:
+    """``(line number, parsed row or None, error or None)`` per non-blank line.
+
+    UTF-8, a leading byte-order mark skipped. Each line is decoded on its own: a byte that is not
+    UTF-8 makes that row bad (its id still reported when the rest of the line parses), never the
+    whole file. Only opening the file can raise.
+    """
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+            bad_byte = _UNDECODED.search(line)
             try:
-                yield n, json.loads(line), None
+                row = json.loads(line)
             except json.JSONDecodeError as err:
-                yield n, None, f"not JSON ({err.msg})"
+                row, error = None, f"not JSON ({err.msg})"
+            else:
+                error = None
+            if bad_byte is not None:
+                byte = ord(bad_byte.group()) - 0xDC00
+                error = (f"not UTF-8 (byte 0x{byte:02X} at character {bad_byte.start() + 1}); "
+                         "re-save the file as UTF-8")
+            yield n, row, error
 
 
 def read_parquet_rows(path: Path) -> Iterator[tuple[int, Any | None, str | None]]:
@@ -398,7 +466,11 @@ def read_parquet_rows(path: Path) -> Iterator[tuple[int, Any | None, str | None]
         raise ImportError(
             f"reading {path} needs pyarrow: pip install pyarrow (or datasets)"
         ) from err
-    for n, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow's messages do not name the file
+        raise ValueError(f"{path}: not a readable parquet file ({err})") from err
+    for n, row in enumerate(table.to_pylist(), start=1):
         yield n, row, None
 
 
@@ -467,6 +539,25 @@ def collect(
     return MathSet(name, problems, bad, origin)
 
 
+def require_problems(loaded: MathSet) -> MathSet:
+    """``loaded`` itself, or :class:`NoProblemsError` when it holds no usable problem."""
+    if loaded.problems:
+        return loaded
+    if not loaded.bad_rows:
+        raise NoProblemsError(
+            f"{loaded.origin}: no rows (empty, or only blank lines); expected one JSON object "
+            "per line with a problem and its answer"
+        )
+    first = "; ".join(
+        f"line {b.line}" + (f" ({b.id})" if b.id else "") + f": {b.reason}"
+        for b in loaded.bad_rows[:3]
+    )
+    raise NoProblemsError(
+        f"{loaded.origin}: every row is bad ({len(loaded.bad_rows)} row(s)), so there is no "
+        f"problem to use; first: {first}. Fix those rows (the reasons say how)."
+    )
+
+
 def warn_bad_rows(origin: str, bad: Sequence[BadRow], kept: int) -> None:
     """ONE warning per load: counts per reason and the first few rows (line 0 = whole row)."""
     reasons = ", ".join(f"{r} x{c}" for r, c in Counter(b.reason for b in bad).most_common())
@@ -497,7 +588,8 @@ def load_deepmath(
 
     A list of files is read in order (round 0 of the released run = ``train_0`` + ``train_25``);
     ``limit`` keeps the first problems. A local path that does not exist raises
-    ``FileNotFoundError``; a dataset name needs ``datasets`` and the network (or its cache).
+    ``FileNotFoundError``; a file or dataset with no usable row raises :class:`NoProblemsError`;
+    a dataset name needs ``datasets`` and the network (or its cache).
     """
     sources = [source] if isinstance(source, (str, Path)) else list(source)
     problems: list[MathProblem] = []
@@ -512,6 +604,7 @@ def load_deepmath(
         else:
             rows = hf_rows(str(src), split)
             part = collect(rows, deepmath_problem, "deepmath", str(src), warn=False)
+        require_problems(part)
         bad += part.bad_rows
         for p in part.problems:
             if p.id in seen:  # line 0: the row is fine in its file, but an earlier file has it
@@ -585,7 +678,8 @@ def load_benchmark(
     """One of the six benchmarks (reference §7) from ``data_dir`` or a Hugging Face dataset.
 
     ``data_dir`` defaults to :func:`default_data_dir`; ``hf_dataset`` (e.g. a hub copy of
-    MATH-500) bypasses local files. ``limit`` keeps the first problems in file order.
+    MATH-500) bypasses local files. ``limit`` keeps the first problems in file order. A source
+    with no usable row raises :class:`NoProblemsError`.
     """
     (bench,) = benchmark_names([name])
     if hf_dataset is not None:
@@ -600,7 +694,11 @@ def load_benchmark(
             )
         path = benchmark_file(bench, d)
         rows, origin = read_rows(path), str(path)
-    loaded = collect(rows, lambda r, i: benchmark_problem(r, i, bench), bench, origin)
+    loaded = collect(rows, lambda r, i: benchmark_problem(r, i, bench), bench, origin,
+                     warn=False)
+    require_problems(loaded)
+    if loaded.bad_rows:
+        warn_bad_rows(origin, loaded.bad_rows, len(loaded.problems))
     if limit is not None:
         loaded.problems = loaded.problems[:limit]
     return loaded
