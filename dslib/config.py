@@ -18,6 +18,8 @@ _NEGATIVE_CHOICE = ("most_confident", "random", "least_confident")
 _ENTROPY = ("sampled_nll", "shannon")
 _BACKTRACE = ("global", "uct")
 _DEPTH_BONUS = ("sqrt", "log", "linear")
+#: names accepted for ``SearchConfig.step_boundary`` (the CLI cannot easily type a newline)
+STEP_BOUNDARIES = {"line": "\n", "paragraph": "\n\n"}
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:
@@ -42,7 +44,13 @@ class SearchConfig:
     """Everything the tree search (``dslib.search.run``) needs; see reference §2-§3 and §6."""
 
     step_tokens: int = 256
-    """tokens per node (one fixed-length chunk, not a semantic step; §2)"""
+    """tokens per node (one fixed-length chunk, not a semantic step; §2); with
+    ``step_boundary``, the most a node may hold"""
+    step_boundary: str | None = None
+    """where a node ends early: None = fixed chunks of ``step_tokens`` (the released code,
+    §2: a node is 256 sampled tokens, not a semantic step), "\\n" = at the end of a line
+    (a countdown step), "\\n\\n" = at a paragraph break (math); the names "line" and
+    "paragraph" are accepted. A node that stops there is not terminal (only EOS is)"""
     max_depth: int = 64
     """d_T: a child at this depth is terminal; the root is depth 0 (§2, §3.2)"""
     width: int = 8
@@ -95,6 +103,15 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.depth_bonus == "constant":  # the released code's name for the linear bonus
             self.depth_bonus = "linear"
+        if isinstance(self.step_boundary, str):
+            self.step_boundary = STEP_BOUNDARIES.get(self.step_boundary, self.step_boundary)
+        if self.step_boundary is not None and (
+            not isinstance(self.step_boundary, str) or not self.step_boundary
+        ):
+            raise ValueError(
+                "SearchConfig.step_boundary must be None, a non-empty string or one of "
+                f"{sorted(STEP_BOUNDARIES)}, got {self.step_boundary!r}"
+            )
         _check_choice("gamma", self.gamma, _GAMMA)
         _check_choice("backup_rule", self.backup_rule, _BACKUP_RULE)
         _check_choice("backup_terminals", self.backup_terminals, _BACKUP_TERMINALS)

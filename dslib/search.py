@@ -4,7 +4,9 @@ One iteration (code: ``DeepSearchSGLangRollout._run_mcts_for_prompt`` + ``MCTSAg
 
 1. every live tree contributes one request: the full prefix of its current node and
    ``width(d) - #children`` samples;
-2. ONE ``policy.sample(prefixes, n=counts, max_new_tokens=step_tokens, ...)`` call;
+2. ONE ``policy.sample(prefixes, n=counts, max_new_tokens=step_tokens, ...)`` call; with
+   ``step_boundary`` set (``"\n"``), a sample also stops at the end of its line, so a node is
+   one reasoning step rather than a fixed-length chunk (the released code's node, §2);
 3. per tree, the "settle" step (``backup_and_selection``):
    - attach every sampled chunk as a child; a child is terminal if its chunk ended with EOS or it
      sits at ``max_depth`` (§3.2); terminals are verified (+1 / -1 / incomplete_score, §3.3);
@@ -356,12 +358,15 @@ def run(
         # width(d) - #children: always >= 1, _settle only stops on a node with room left
         counts = [frontier.expansion_width(n.depth, cfg) - len(n.children) for n in nodes]
         t0 = time.perf_counter()
+        # a node ends at step_tokens, or earlier at the step boundary (a line end)
+        stop = {} if cfg.step_boundary is None else {"stop": cfg.step_boundary}
         outputs = policy.sample(
             prefixes,
             n=counts,
             max_new_tokens=cfg.step_tokens,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
+            **stop,
         )
         call_s = time.perf_counter() - t0
         if len(outputs) != len(prefixes) or [len(o) for o in outputs] != counts:

@@ -1,4 +1,4 @@
-"""The search tree: one node = one step = one fixed-length chunk of sampled tokens.
+"""The search tree: one node = one step = one chunk of sampled tokens (a fixed length, or a line).
 
 Reference §1-§2: the root holds the tokenised prompt x (depth 0); a child holds only its own
 chunk s_i (depth 1 for the first step). The state before a step is the concatenation of the

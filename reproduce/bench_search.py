@@ -144,12 +144,15 @@ class LoggedPolicy:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        **stop: Any,
     ) -> list[list[Segment]]:
         counts = per_prefix_counts(prefixes, n)
         counters = getattr(self.policy, "counters", None)
         before = counters["prefill_tokens"] if counters else None
         t0 = time.perf_counter()
-        out = self.policy.sample(prefixes, n, max_new_tokens, temperature=temperature, top_p=top_p)
+        out = self.policy.sample(
+            prefixes, n, max_new_tokens, temperature=temperature, top_p=top_p, **stop
+        )
         seconds = time.perf_counter() - t0
         computed = counters["prefill_tokens"] - before if counters else None
         lens = [len(p) for p, k in zip(prefixes, counts) if k > 0]

@@ -8,6 +8,11 @@
 | ``CORRECT`` (1)            | the answer the verifier accepts                   |
 | ``WRONG`` (2)              | an answer the verifier rejects                    |
 | ``FILLER`` .. vocab_size-1 | ordinary tokens                                   |
+| ``NEWLINE`` (4)            | an ordinary token whose text is ``"\n"``          |
+
+With ``stop`` (e.g. ``"\n"``), every sample is cut after the token that completes the stop
+text (:class:`~dslib.policy.base.StopTable` over ``TEXTS``): the same draws, cut, so a test can
+compare a run with line stops against one without.
 
 A finished chunk is ``[..., answer, EOS]`` (or ``[EOS]`` when there is room for one token only).
 Everything is drawn from one ``random.Random(seed)`` in call order, so the same call sequence
@@ -22,10 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dslib.policy.base import Segment, per_prefix_counts
+from dslib.policy.base import Segment, StopTable, per_prefix_counts
 from dslib.verify import Verdict
 
-EOS, CORRECT, WRONG, FILLER = 0, 1, 2, 3
+EOS, CORRECT, WRONG, FILLER, NEWLINE = 0, 1, 2, 3, 4
+#: the text of each token id of the fake vocabulary (NEWLINE is a line end)
+TEXTS = ["<eos>", " ok", " no", "x", "\n"] + [f"t{i}" for i in range(5, 64)]
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Call:
     max_new_tokens: int
     temperature: float
     top_p: float
+    stop: str | None = None
 
 
 @dataclass
@@ -76,10 +84,11 @@ class ScriptedPolicy:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        stop: str | None = None,
     ) -> list[list[Segment]]:
         counts = per_prefix_counts(prefixes, n)
         self.calls.append(
-            Call([list(p) for p in prefixes], counts, max_new_tokens, temperature, top_p)
+            Call([list(p) for p in prefixes], counts, max_new_tokens, temperature, top_p, stop)
         )
         out = []
         for prefix, k in zip(prefixes, counts, strict=True):
@@ -87,6 +96,9 @@ class ScriptedPolicy:
                 out.append([self.script(list(prefix), j, max_new_tokens) for j in range(k)])
             else:
                 out.append([self._draw(max_new_tokens) for _ in range(k)])
+        if stop is not None:
+            table = StopTable.from_texts(stop, TEXTS)
+            out = [[_cut(s, table.cut(s.token_ids)) for s in segs] for segs in out]
         return out
 
     def _draw(self, max_new_tokens: int) -> Segment:
@@ -106,6 +118,14 @@ class ScriptedPolicy:
 
     def load_weights(self, state_dict: Mapping[str, Any]) -> None:
         """Nothing to load."""
+
+
+def _cut(segment: Segment, m: int) -> Segment:
+    """The first m tokens of a segment (itself when m covers it); cut short, not finished."""
+    if m >= len(segment.token_ids):
+        return segment
+    ents = None if segment.entropies is None else segment.entropies[:m]
+    return Segment(segment.token_ids[:m], segment.logprobs[:m], False, ents)
 
 
 def fake_verifier(problem: Any, response_ids: list[int]) -> Verdict:

@@ -359,3 +359,145 @@ def test_times_one_can_be_switched_on():
     assert any(op == "*" and b == 1 for p in with_one for _, op, b, _ in p.steps)
     assert not any(op == "*" and b == 1 for p in without for _, op, b, _ in p.steps)
     assert len(cd.all_problems(3)) < len(cd.all_problems(3, allow_times_one=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Step verifier
+# --------------------------------------------------------------------------------------------
+
+STEP_REASONS = (
+    "ok", "no_answer", "no_steps", "bad_step", "wrong_value", "unused_numbers", "wrong_box",
+    "timeout",
+)
+BOX = "\\boxed{(6+3)*(5-2)}"
+
+
+@pytest.mark.parametrize(
+    ("response", "reason", "line", "detail"),
+    [
+        (f"6+3=9\n5-2=3\n9*3=27\n{BOX}", "ok", None, ""),
+        (f"6 + 3 = 9\n\n  5−2=3\r\n9×3=27\n{BOX}", "ok", None, ""),  # spaces, aliases, blanks
+        (f"6+3=9\n5-2=3\n9*3=27 {BOX}", "ok", None, ""),  # the box on the last step's line
+        (f"27=9*3\n9=6+3\n3=5-2\n{BOX}", "ok", None, ""),  # goal first
+        (f"27=9*3\n3=5-2\n9=3+6\n{BOX}", "ok", None, ""),  # sub-goals in any order
+        (f"6+3=9 [2 5 9]\n5-2=3 [3 9]\n9*3=27 [27]\n{BOX}", "ok", None, ""),  # pool lists
+        (f"6+3=9 [9,5,2]\n5-2=3\n9*3=27\n{BOX}", "ok", None, ""),  # any order, list optional
+        (f"6/3=2\n5*2=10\n10+6=16\n{BOX}", "bad_step", 3, "6 is not available (2 10 are)"),
+        (f"6+3=9\n5-2=4\n9*3=27\n{BOX}", "bad_step", 2, "5-2 is 3, not 4"),
+        (f"6+3=9\n5/2=2\n{BOX}", "bad_step", 2, "5/2 is 5/2, not 2"),  # inexact division
+        (f"6+3=9\n6-2=4\n{BOX}", "bad_step", 2, "6 is not available (2 5 9 are)"),
+        (f"6+3=9\n9*9=81\n{BOX}", "bad_step", 2, "9 is not available (2 5 9 are)"),
+        (f"6+3=9\nso 5-2=3\n{BOX}", "bad_step", 2, "not a step 'a op b=c'"),
+        (f"6+3=9\n5-2=3\n9*3=27\n9*3=27\n{BOX}", "bad_step", 4, None),  # one step too many
+        (f"6+3=9\n3=5-2\n{BOX}", "bad_step", 2, "mixes goal-first and forward lines"),
+        (f"6+3=9 [2 5]\n{BOX}", "bad_step", 1, "the numbers left are 2 5 9, not 2 5"),
+        (f"6/0=0\n{BOX}", "bad_step", 1, None),  # not available, whatever else
+        (f"27=9*3\n9=6+3\n9=5+4\n{BOX}", "bad_step", 3, "9 is not an open goal (open: 3 3 6)"),
+        (f"27=30-3\n{BOX}", "bad_step", 1, "30 is neither given nor made by a later line"),
+        (f"26=9*3-1\n{BOX}", "bad_step", 1, "not a step 'a op b=c'"),
+        (f"18=9*2\n9=6+3\n{BOX}", "wrong_value", 1, "the first line makes 18, not the target"),
+        (f"6+3=9\n5-2=3\n9+3=12\n{BOX}", "wrong_value", 3,
+         "the last line makes 12, not the target"),
+        (f"6*5=30\n30-3=27\n{BOX}", "unused_numbers", None, "2 never used"),
+        (f"27=30-3\n30=6*5\n{BOX}", "unused_numbers", None, "2 never used"),
+        ("6+3=9\n5-2=3\n9*3=27\n\\boxed{6*5-3}", "wrong_box", None, "box check: wrong_numbers"),
+        ("6+3=9\n5-2=3\n9*3=27\n\\boxed{6+3+5-2}", "wrong_box", None, None),
+        (BOX, "no_steps", None, None),
+        ("\n \n" + BOX, "no_steps", None, None),
+        ("6+3=9\n5-2=3\n9*3=27\n", "no_answer", None, ""),
+        ("6+3=9\n5-2=3\n9*3=27\n\\boxed{(6+3)*(5-2)", "no_answer", None, ""),
+    ],
+)
+def test_verify_steps_reasons(response: str, reason: str, line: int | None, detail: str | None):
+    verdict = cd.verify_steps(P2356, response)
+    assert (verdict.reason, verdict.line) == (reason, line), verdict
+    assert verdict.correct is (reason == "ok")
+    if detail is not None:
+        assert verdict.detail == detail
+    if reason == "ok":  # correct by its steps implies correct by its box
+        assert verify(P2356, response).correct
+
+
+def test_steps_mode_is_stricter_than_box_mode():
+    wrong_line = f"6+3=9\n5-2=4\n9*3=27\n{BOX}"
+    assert verify(P2356, wrong_line).correct  # the box alone is right
+    assert not cd.verify_steps(P2356, wrong_line).correct
+    assert cd.verifier("box") is verify and cd.verifier() is verify
+    assert cd.verifier("steps") is cd.verify_steps
+    with pytest.raises(ValueError, match="'lines'.*box.*steps"):
+        cd.verifier("lines")
+
+
+@pytest.mark.parametrize("style", cd.SOLUTION_STYLES)
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_every_reference_solution_verifies_by_its_steps(style: str, n: int) -> None:
+    problems = cd.all_problems(n) if n <= 3 else generate(n, 300, seed=n)
+    for p in problems:
+        text = solution_text(p, style)
+        verdict = cd.verify_steps(p, text)
+        assert verdict == cd.StepVerdict(True, p.expression, "ok"), (text, verdict)
+
+
+def test_pool_style_lists_the_numbers_left() -> None:
+    p = Problem("x", (2, 3, 5, 6), 27, ((6, "+", 3, 9), (5, "-", 2, 3), (9, "*", 3, 27)),
+                "(6+3)*(5-2)")
+    assert solution_text(p, "pool") == (
+        "6+3=9 [2 5 9]\n5-2=3 [3 9]\n9*3=27 [27]\n\\boxed{(6+3)*(5-2)}"
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(2, 6), seed=st.integers(0, 2**32), style=st.sampled_from(["forward",
+       "backward", "pool"]), pick=st.integers(0, 10), delta=st.integers(1, 50))
+def test_a_wrong_result_is_the_first_bad_line(n, seed, style, pick, delta) -> None:
+    (p,) = generate(n, 1, seed=seed)
+    lines = solution_text(p, style).split("\n")
+    k = pick % (len(lines) - 1)
+    a_op_b, c = (lines[k].split("=")[::-1] if style == "backward"
+                 else lines[k].split(" ")[0].split("="))
+    lines[k] = (f"{int(c) + delta}={a_op_b}" if style == "backward"
+                else f"{a_op_b}={int(c) + delta}")
+    verdict = cd.verify_steps(p, "\n".join(lines))
+    assert (verdict.reason, verdict.line) in {("bad_step", k + 1), ("wrong_value", k + 1)}
+
+
+STEP_HOSTILE = {
+    **HOSTILE,
+    "1M newlines then a box": "\n" * 1_000_000 + BOX,
+    "1MB line then a box": "6+3=9" * 200_000 + "\n" + BOX,
+    "many valid-looking steps": "6+3=9\n" * 100_000 + BOX,
+    "huge literals": "\n".join(["9" * 9 + "*" + "9" * 9 + "=" + "9" * 9] * 1000) + BOX,
+    "pool list junk": "6+3=9 [" + "1 " * 100_000 + "]\n" + BOX,
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_HOSTILE))
+def test_step_verifier_hostile_input_is_fast_and_safe(name: str) -> None:
+    start = time.monotonic()
+    verdict = cd.verify_steps(P2356, STEP_HOSTILE[name])
+    assert time.monotonic() - start < 1.0
+    assert isinstance(verdict, cd.StepVerdict) and verdict.reason in STEP_REASONS
+    assert not verdict.correct
+
+
+def test_step_verifier_timeout_and_non_strings() -> None:
+    assert cd.verify_steps(P2356, f"6+3=9\n{BOX}", timeout_s=-1.0).reason == "timeout"
+    assert cd.verify_steps(P2356, None).reason == "no_answer"  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text())
+def test_verify_steps_never_raises_on_random_text(text: str) -> None:
+    for response in (text, f"{text}\n{BOX}", f"6+3=9\n{text}\n{BOX}"):
+        verdict = cd.verify_steps(P2356, response)
+        assert isinstance(verdict, cd.StepVerdict) and verdict.reason in STEP_REASONS
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="0123456789+-*/= [],\n", max_size=80))
+def test_verify_steps_on_step_like_text(text: str) -> None:
+    """Never raises; a response it accepts is accepted by the box check too."""
+    verdict = cd.verify_steps(P2356, text + BOX)
+    assert verdict.reason in STEP_REASONS
+    if verdict.correct:
+        assert verify(P2356, text + BOX).correct

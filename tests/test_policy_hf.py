@@ -209,3 +209,96 @@ def test_prefix_cache_budget_evicts_oldest_and_skips_finished(model):
     out = eos_pol.sample(PREFIXES, n=8, max_new_tokens=30)
     finished = sum(s.finished for segs in out for s in segs)
     assert eos_pol.prefix_cache_size[0] == (24 - finished if finished < 24 else 0)
+
+
+# ----------------------------------------------------------------------------- stops
+
+
+class TextTokenizer:
+    """Just what a stop needs: ``len`` and ``decode([id])``. Ids 5-12 end a line, 13-15
+    hold a newline inside, 16 is a blank line, 17 is "\\n\\n" plus text."""
+
+    TEXTS = {**{i: f"{i}\n" for i in range(5, 13)}, 13: "a\nb", 14: "c\nd", 15: "e\nf",
+             16: "\n\n", 17: "\n\ng"}
+
+    def __len__(self) -> int:
+        return VOCAB
+
+    def decode(self, ids, **kwargs) -> str:
+        return "".join(self.TEXTS.get(i, "w") for i in ids)
+
+
+LINE_ENDS = set(range(5, 18))
+
+
+def test_stop_ends_each_row_after_its_first_boundary_token(model):
+    never = 10_000  # an EOS id outside the vocabulary: only the stop ends a row early
+    plain = HFPolicy(model, eos_token_id=never, pad_token_id=0, seed=11)
+    lined = HFPolicy(model, eos_token_id=never, pad_token_id=0, seed=11,
+                     tokenizer=TextTokenizer())
+    ref = plain.sample(PREFIXES, n=6, max_new_tokens=12)
+    out = lined.sample(PREFIXES, n=6, max_new_tokens=12, stop="\n")
+    stopped = 0
+    for segs, ref_segs in zip(out, ref):
+        for seg, r in zip(segs, ref_segs):
+            cut = next((i + 1 for i, t in enumerate(r.token_ids) if t in LINE_ENDS),
+                       len(r.token_ids))
+            assert seg.token_ids == r.token_ids[:cut]  # the same draws, cut after the line end
+            assert seg.logprobs == pytest.approx(r.logprobs[:cut], abs=1e-6)
+            assert len(seg.entropies) == cut and not seg.finished
+            stopped += cut < len(r.token_ids)
+    assert stopped >= 6  # enough rows stopped early for the check to mean something
+    assert lined.counters["sampled_tokens"] == sum(len(s.token_ids) for o in out for s in o)
+
+
+def test_stop_split_over_two_tokens_and_eos_still_finishes(model):
+    tok = TextTokenizer()
+    pol = HFPolicy(model, eos_token_id=9, pad_token_id=0, seed=4, tokenizer=tok)
+    out = pol.sample(PREFIXES, n=8, max_new_tokens=16, stop="\n\n")
+    ends = 0
+    for segs in out:
+        for seg in segs:
+            text = tok.decode(seg.token_ids)
+            if seg.finished:  # EOS (id 9, "9\n") ends a row and is the only "finished"
+                assert seg.token_ids[-1] == 9 and "\n\n" not in tok.decode(seg.token_ids[:-1])
+            elif len(seg.token_ids) < 16:  # stopped: the boundary completes at the last token
+                assert "\n\n" in text and "\n\n" not in tok.decode(seg.token_ids[:-1])
+                ends += 1
+            else:
+                assert "\n\n" not in text
+    assert ends > 0
+
+
+def test_prefix_cache_with_line_stops_matches_recomputing(model):
+    """Children of nodes that ended at a line end: cached prefixes, the same samples."""
+    cached = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=5,
+                      tokenizer=TextTokenizer())
+    plain = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0, seed=5, prefix_cache_tokens=0,
+                     tokenizer=TextTokenizer())
+    frontier_a = frontier_b = [list(p) for p in PREFIXES]
+    lengths = []
+    for _ in range(4):
+        out_a = cached.sample(frontier_a, n=2, max_new_tokens=8, stop="\n")
+        out_b = plain.sample(frontier_b, n=2, max_new_tokens=8, stop="\n")
+        for prefix, segs_a, segs_b in zip(frontier_a, out_a, out_b):
+            for sa, sb in zip(segs_a, segs_b):
+                assert sa.token_ids == sb.token_ids
+                assert sa.logprobs == pytest.approx(sb.logprobs, abs=1e-4)
+                with torch.no_grad():
+                    ref = sequence_logprobs(model, prefix, sa.token_ids)
+                assert (ref - torch.tensor(sa.logprobs)).abs().max().item() < 1e-4
+        lengths += [len(segs[0].token_ids) for segs in out_a]
+        frontier_a = [p + segs[0].token_ids for p, segs in zip(frontier_a, out_a)]
+        frontier_b = [p + segs[0].token_ids for p, segs in zip(frontier_b, out_b)]
+    assert min(lengths) < 8  # some nodes ended at a line end, before max_new_tokens
+    # every call after the first found its prefixes cached: 1 token pre-filled per prefix
+    assert cached.counters["prefill_tokens"] == sum(map(len, PREFIXES)) + 3 * len(PREFIXES)
+    assert plain.counters["reused_tokens"] == 0
+
+
+def test_stop_needs_a_tokenizer(model):
+    pol = HFPolicy(model, eos_token_id=NO_EOS, pad_token_id=0)
+    with pytest.raises(ValueError, match="tokenizer"):
+        pol.sample(PREFIXES, n=1, max_new_tokens=4, stop="\n")
+    with pytest.raises(ValueError, match="stop"):
+        pol.sample(PREFIXES, n=1, max_new_tokens=4, stop="")

@@ -4,7 +4,16 @@ import json
 import math
 
 import pytest
-from fakes import CORRECT, EOS, WRONG, FakeProblem, ScriptedPolicy, fake_verifier, seg
+from fakes import (
+    CORRECT,
+    EOS,
+    NEWLINE,
+    WRONG,
+    FakeProblem,
+    ScriptedPolicy,
+    fake_verifier,
+    seg,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -419,3 +428,67 @@ def test_config_defaults_tiny_preset_and_validation():
             SearchConfig(**bad)
     with pytest.raises(ValueError):
         SearchConfig.tiny(entropy="x")
+
+
+# ---------------------------------------------------------------- step boundaries (line nodes)
+
+
+def test_line_nodes_end_at_the_line_end_and_are_not_terminal():
+    """Each node is one line: cut after NEWLINE, never finished by it; EOS still ends."""
+
+    def lines(prefix, j, max_new_tokens):
+        if len(prefix) == 3:  # the root: a two-line chunk, and a line then the answer
+            two_lines, line_then_answer = [5, 6, NEWLINE, 7, NEWLINE, 8], [5, NEWLINE, CORRECT, EOS]
+            return seg(two_lines if j == 0 else line_then_answer)
+        return seg([CORRECT, EOS]) if j == 0 else seg([WRONG, EOS])
+
+    cfg = SearchConfig(step_tokens=6, max_depth=4, width=2, n_trajectories=2,
+                       step_boundary="line")
+    policy = ScriptedPolicy(script=lines)
+    (res,) = search.run([FakeProblem([9, 9, 9])], policy, fake_verifier, cfg)
+    assert cfg.step_boundary == "\n" and all(c.stop == "\n" for c in policy.calls)
+    first = [n.token_ids for n in res.tree.root.children]
+    assert first == [[5, 6, NEWLINE], [5, NEWLINE]]  # cut after the line end, not at 6 tokens
+    assert not any(n.terminal or n.finished for n in res.tree.root.children)
+    assert policy.calls[1].prefixes == [[9, 9, 9, 5, 6, NEWLINE]]  # the next line follows it
+    assert res.trajectories[0].response_ids == [5, 6, NEWLINE, CORRECT, EOS]
+    assert res.stats.sampled_tokens == sum(len(n.token_ids) for n in res.tree.nodes()) - 3
+
+
+def test_fixed_chunks_pass_no_stop():
+    policy = ScriptedPolicy(seed=3)
+    search.run([FakeProblem([9, 9])], policy, fake_verifier, SearchConfig.tiny())
+    assert all(c.stop is None for c in policy.calls)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), step_tokens=st.integers(1, 8))
+def test_property_line_nodes(seed, step_tokens):
+    """Every node holds at most one line end, as its last token; a node without one is either
+    finished (EOS) or has step_tokens tokens; the random draws are the chunk run's, cut."""
+    cfg = SearchConfig(step_tokens=step_tokens, max_depth=6, width=3, n_trajectories=3,
+                       step_boundary="\n", seed=seed)
+    policy = ScriptedPolicy(seed=seed, p_eos=0.1, vocab_size=8)
+    results = search.run([FakeProblem([9, 9]), FakeProblem([8])], policy, fake_verifier, cfg)
+    for res in results:
+        for node in res.tree.nodes():
+            if node.is_root:
+                continue
+            ids = node.token_ids
+            assert NEWLINE not in ids[:-1]
+            if ids[-1] == NEWLINE:
+                assert not node.finished
+            else:
+                assert node.finished or len(ids) == step_tokens
+            assert node.terminal == (node.finished or node.depth >= cfg.max_depth)
+
+
+def test_step_boundary_names_and_validation():
+    assert SearchConfig().step_boundary is None  # the released code's fixed chunks
+    assert SearchConfig.tiny().step_boundary is None
+    assert SearchConfig(step_boundary="line").step_boundary == "\n"
+    assert SearchConfig(step_boundary="paragraph").step_boundary == "\n\n"
+    assert SearchConfig(step_boundary="\n").step_boundary == "\n"
+    for bad in ("", 5):
+        with pytest.raises(ValueError, match="SearchConfig.step_boundary"):
+            SearchConfig(step_boundary=bad)

@@ -198,3 +198,34 @@ def test_search_reuses_the_prefix_cache_and_leaves_it_empty(tiny_reasoner):
     # beyond the prompts, most requests pre-fill a single token (the node's last sampled one)
     assert computed - prompts < 3 * sum(r.stats.iterations for r in run.results)
     assert policy.prefix_cache_size == (0, 0)
+
+
+def test_line_nodes_on_the_tiny_reasoner(quick_reasoner, setup):
+    """``step_boundary="\\n"``: a node is one line of the solution (or the answer line), its
+    log-probs are the model's, and the prefix cache still serves the next line's prefix."""
+    tokenizer, items = setup
+    policy = quick_reasoner.load_policy(seed=2)  # finds its tokenizer next to the model
+    cfg = SearchConfig.tiny(step_tokens=24, step_boundary="line", seed=2)
+    before = dict(policy.counters)
+    run = do_search(items, policy, TokenVerifier(tokenizer, countdown.verify), cfg)
+    line_ends = 0
+    for res in run.results:
+        for node in res.tree.nodes():
+            if node.is_root:
+                continue
+            text = tokenizer.decode(node.token_ids, skip_special_tokens=True)
+            assert "\n" not in text[:-1]  # at most one line end, at the end
+            if text.endswith("\n"):
+                line_ends += 1
+                assert not node.finished
+            else:
+                assert node.finished or len(node.token_ids) == cfg.step_tokens
+        for traj in res.trajectories:
+            with torch.no_grad():
+                ref = sequence_logprobs(policy.model, traj.prompt_ids, traj.response_ids)
+            assert (ref - torch.tensor(traj.logprobs)).abs().max().item() < 1e-5
+    assert line_ends > 0
+    computed = policy.counters["prefill_tokens"] - before["prefill_tokens"]
+    reused = policy.counters["reused_tokens"] - before["reused_tokens"]
+    assert reused > computed > 0
+    assert policy.prefix_cache_size == (0, 0)

@@ -1,4 +1,4 @@
-"""The policy protocol: what the search and the trainer need from a generation backend.
+r"""The policy protocol: what the search and the trainer need from a generation backend.
 
 A backend samples continuations of token-id prefixes and reports, for every sampled token,
 its behaviour log-probability (from the raw logits, i.e. the temperature-1 distribution the
@@ -16,6 +16,16 @@ Shapes (P prefixes, n_i samples for prefix i, T_ij sampled tokens of sample j):
 | ``Segment.entropies`` | ``list[float]`` or None      | Shannon entropy of each step's full  |
 |                       |                              | distribution, when the backend has it|
 | ``Segment.finished``  | ``bool``                     | True iff EOS was sampled             |
+| ``stop``              | ``str`` or None              | also end a sample at this text (a    |
+|                       |                              | step boundary, e.g. "\n"): after the |
+|                       |                              | token that completes it; not EOS, so |
+|                       |                              | ``finished`` stays False             |
+
+A stop is matched on the sample's own text (not the prefix), token by token: a boundary split
+over two tokens ("\n" then "\n" for "\n\n") ends the sample after the second one, and a
+token whose text holds the boundary ends it after that token, whatever follows inside the
+token. :class:`StopTable` is that matcher; backends build it once per boundary from their
+tokenizer.
 """
 
 from __future__ import annotations
@@ -41,6 +51,83 @@ class Segment:
             )
 
 
+@dataclass(frozen=True)
+class StopTable:
+    """Token-level matcher of a stop text (Knuth-Morris-Pratt over the tokens' texts).
+
+    The state is how many leading characters of ``boundary`` the sample's text ends with
+    (0 at the start of a sample); :meth:`step` feeds one token. Only tokens whose text holds a
+    character of the boundary are stored: every other token resets the state to 0.
+
+    | field      | type                                   | meaning                            |
+    |------------|----------------------------------------|------------------------------------|
+    | boundary   | ``str`` (m characters)                 | the stop text                      |
+    | size       | ``int``                                | vocabulary size (token ids < size) |
+    | moves      | m dicts ``{token: (hit, next state)}`` | per state, the tokens that matter  |
+    """
+
+    boundary: str
+    size: int
+    moves: tuple[dict[int, tuple[bool, int]], ...]
+
+    @classmethod
+    def from_texts(cls, boundary: str, texts: Sequence[str]) -> StopTable:
+        """``texts[i]`` = the decoded text of token ``i``."""
+        if not isinstance(boundary, str) or not boundary:
+            raise ValueError(f"a stop must be a non-empty string, got {boundary!r}")
+        m = len(boundary)
+        fail = [0] * m  # fail[i]: longest proper border of boundary[: i + 1]
+        k = 0
+        for i in range(1, m):
+            while k and boundary[i] != boundary[k]:
+                k = fail[k - 1]
+            k += boundary[i] == boundary[k]
+            fail[i] = k
+        chars = set(boundary)
+        moves: tuple[dict[int, tuple[bool, int]], ...] = tuple({} for _ in range(m))
+        for token, text in enumerate(texts):
+            if chars.isdisjoint(text):
+                continue
+            for state in range(m):
+                s, hit = state, False
+                for ch in text:
+                    while s and boundary[s] != ch:
+                        s = fail[s - 1]
+                    s += boundary[s] == ch
+                    if s == m:
+                        hit = True
+                        break
+                moves[state][token] = (hit, 0 if hit else s)
+        return cls(boundary, len(texts), moves)
+
+    @classmethod
+    def from_tokenizer(cls, boundary: str, tokenizer: Any) -> StopTable:
+        """From a (transformers) tokenizer: every id's text, special tokens included."""
+        texts = [
+            tokenizer.decode([i], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            for i in range(len(tokenizer))
+        ]
+        return cls.from_texts(boundary, texts)
+
+    def step(self, state: int, token: int) -> tuple[bool, int]:
+        """(the boundary is complete at this token, the next state)."""
+        return self.moves[state].get(token, (False, 0))
+
+    @property
+    def containing(self) -> frozenset[int]:
+        """Tokens that hold the whole boundary in their own text (a stop-token list's view)."""
+        return frozenset(t for t, (hit, _) in self.moves[0].items() if hit)
+
+    def cut(self, token_ids: Sequence[int]) -> int:
+        """Length of the sample that ends at the first completed boundary (all if none)."""
+        state = 0
+        for i, token in enumerate(token_ids):
+            hit, state = self.step(state, token)
+            if hit:
+                return i + 1
+        return len(token_ids)
+
+
 @runtime_checkable
 class Policy(Protocol):
     """A generation backend: batched sampling with behaviour log-probs, and weight updates."""
@@ -54,8 +141,10 @@ class Policy(Protocol):
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        stop: str | None = None,
     ) -> list[list[Segment]]:
-        """Sample ``n`` (or ``n[i]``) continuations of each prefix in ONE batched call."""
+        """Sample ``n`` (or ``n[i]``) continuations of each prefix in ONE batched call; with
+        ``stop``, each sample also ends after the token that completes that text."""
         ...
 
     def load_weights(self, state_dict: Mapping[str, Any]) -> None:
@@ -82,9 +171,12 @@ def validate_request(
     max_new_tokens: int,
     temperature: float,
     top_p: float,
+    stop: str | None = None,
 ) -> list[int]:
     """Check one ``sample`` call's arguments (every backend); returns the per-prefix counts."""
     counts = per_prefix_counts(prefixes, n)
+    if stop is not None and (not isinstance(stop, str) or not stop):
+        raise ValueError(f"stop must be None or a non-empty string, got {stop!r}")
     if any(len(p) == 0 for p in prefixes):
         raise ValueError("every prefix needs at least one token")
     if max_new_tokens < 1:

@@ -6,13 +6,16 @@ One call of :meth:`HFPolicy.sample` runs ONE batched generation for all its requ
 2. the prefix KV cache is fanned out to ``sum(n)`` rows by index selection
    (``DynamicCache.batch_select_indices``), so the n samples of a prefix share its pre-fill
    (the "KV-cache branching" of ``reference/python-ecosystem.md`` §3);
-3. a manual decode loop samples one token per row per step until every row has sampled EOS
-   or ``max_new_tokens`` tokens.
+3. a manual decode loop samples one token per row per step until every row has sampled EOS,
+   completed its ``stop`` text (a step boundary, e.g. ``"\n"``: matched per row by a
+   :class:`~dslib.policy.base.StopTable` on the tokenizer's texts, two table look-ups per
+   step) or sampled ``max_new_tokens`` tokens. A row that is done idles until the last one
+   is; its tokens after the stop are dropped.
 
 Across calls (the search asks for children of a node it created in an earlier call), a
-**prefix KV cache** keeps, for every sample that stopped at ``max_new_tokens`` without EOS (a
-node that may be expanded later), the keys and values of ``prefix + sample`` minus its last
-token. When that sequence comes back as a prefix, only its uncached tail is pre-filled: the
+**prefix KV cache** keeps, for every sample that ended without EOS (at ``max_new_tokens`` or at
+its stop: a node that may be expanded later), the keys and values of ``prefix + sample`` minus
+its last token. When that sequence comes back as a prefix, only its uncached tail is pre-filled: the
 search's forward tokens per sampled token drop to about 1 (the official code re-prefills the
 whole prefix of every copy at every iteration, reference §3.9). Entries are evicted
 least-recently-used first beyond ``prefix_cache_tokens``, cleared by ``search.run`` when it
@@ -39,6 +42,8 @@ Shapes inside one call (P prefixes, R = sum(n) rows, L longest prefix, V vocabul
 | ``row_of``        | [R]     |
 | ``logits`` (step) | [R, V]  |
 | ``sampled``       | [R]     |
+| stop tables       | [m, V]  |
+| ``stop_state``    | [R]     |
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 
-from dslib.policy.base import Segment, validate_request
+from dslib.policy.base import Segment, StopTable, validate_request
 
 
 class HFPolicy:
@@ -70,6 +75,9 @@ class HFPolicy:
         prefix_cache_tokens: token budget of the cross-call prefix KV cache (0 turns it
             off). Memory per token = layers x 2 x kv_heads x head_dim x 4 bytes: 1 KiB for
             the tiny reasoner, 56 KiB for a 1.5B Qwen2 in fp32.
+        tokenizer: the model's tokenizer, needed only for ``sample(..., stop=...)``; when
+            None it is loaded from the model's directory (``model.name_or_path``) on the
+            first stop.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class HFPolicy:
         seed: int = 0,
         max_rows: int = 4096,
         prefix_cache_tokens: int = 200_000,
+        tokenizer: Any | None = None,
     ) -> None:
         self.model = model
         self.eos_token_id = int(eos_token_id)
@@ -94,6 +103,8 @@ class HFPolicy:
         )
         self._cached_tokens = 0
         self._weights_version = self._version()
+        self.tokenizer = tokenizer
+        self._stops: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         #: running totals, read by benchmarks: ``prefill_tokens`` = prefix tokens actually run
         #: through the model, ``reused_tokens`` = prefix tokens taken from the prefix cache.
         self.counters = {
@@ -170,24 +181,51 @@ class HFPolicy:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        stop: str | None = None,
     ) -> list[list[Segment]]:
         """Sample ``n`` (or ``n[i]``) continuations of each prefix; see the module docstring."""
-        counts = validate_request(prefixes, n, max_new_tokens, temperature, top_p)
+        counts = validate_request(prefixes, n, max_new_tokens, temperature, top_p, stop)
+        tables = self._stop_tables(stop) if stop is not None else None
         out: list[list[Segment]] = [[] for _ in prefixes]
         # Split into passes of at most max_rows rows, keeping each prefix's samples together.
         start = 0
         while start < len(prefixes):
-            stop, rows = start, 0
-            while stop < len(prefixes) and (rows == 0 or rows + counts[stop] <= self.max_rows):
-                rows += counts[stop]
-                stop += 1
+            end, rows = start, 0
+            while end < len(prefixes) and (rows == 0 or rows + counts[end] <= self.max_rows):
+                rows += counts[end]
+                end += 1
             segs = self._sample_pass(
-                prefixes[start:stop], counts[start:stop], max_new_tokens, temperature, top_p
+                prefixes[start:end], counts[start:end], max_new_tokens, temperature, top_p,
+                tables,
             )
             for i, s in enumerate(segs):
                 out[start + i] = s
-            start = stop
+            start = end
         return out
+
+    def _stop_tables(self, stop: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hit, next state), each [m, V], of :class:`StopTable` for ``stop`` (built once)."""
+        if stop not in self._stops:
+            if self.tokenizer is None:
+                from transformers import AutoTokenizer
+
+                source = getattr(self.model, "name_or_path", "")
+                try:
+                    self.tokenizer = AutoTokenizer.from_pretrained(str(source))
+                except Exception as err:
+                    raise ValueError(
+                        f"HFPolicy needs the model's tokenizer to stop at {stop!r}: pass "
+                        f"tokenizer=... (none found at model.name_or_path={source!r})"
+                    ) from err
+            table = StopTable.from_tokenizer(stop, self.tokenizer)
+            vocab = max(table.size, int(self.model.get_output_embeddings().weight.shape[0]))
+            hit = torch.zeros((len(stop), vocab), dtype=torch.bool)
+            nxt = torch.zeros((len(stop), vocab), dtype=torch.long)
+            for state, moves in enumerate(table.moves):
+                for token, (h, s) in moves.items():
+                    hit[state, token], nxt[state, token] = h, s
+            self._stops[stop] = (hit.to(self.device), nxt.to(self.device))
+        return self._stops[stop]
 
     def _sample_pass(
         self,
@@ -196,6 +234,7 @@ class HFPolicy:
         max_new_tokens: int,
         temperature: float,
         top_p: float,
+        stop: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[list[Segment]]:
         t0 = time.perf_counter()
         keep = [i for i, k in enumerate(counts) if k > 0]
@@ -240,7 +279,9 @@ class HFPolicy:
         logps = torch.zeros((n_rows, max_new_tokens), dtype=torch.float32, device=dev)
         ents = torch.zeros((n_rows, max_new_tokens), dtype=torch.float32, device=dev)
         length = torch.full((n_rows,), max_new_tokens, dtype=torch.long, device=dev)
-        done = torch.zeros(n_rows, dtype=torch.bool, device=dev)
+        done = torch.zeros(n_rows, dtype=torch.bool, device=dev)  # EOS or stop sampled
+        eos = torch.zeros(n_rows, dtype=torch.bool, device=dev)  # EOS sampled: finished
+        stop_state = torch.zeros(n_rows, dtype=torch.long, device=dev)
         steps = 0
         for t in range(max_new_tokens):
             logp_all = torch.log_softmax(logits, dim=-1)
@@ -250,7 +291,12 @@ class HFPolicy:
             logps[:, t] = logp_all.gather(-1, tok[:, None]).squeeze(-1)
             ents[:, t] = -(p_all * logp_all).sum(-1)
             steps = t + 1
-            hit = (tok == self.eos_token_id) & ~done
+            ends = tok == self.eos_token_id
+            eos |= ends & ~done
+            if stop is not None:
+                ends = ends | stop[0][stop_state, tok]
+                stop_state = stop[1][stop_state, tok]
+            hit = ends & ~done
             length[hit] = t + 1
             done |= hit
             if bool(done.all()) or t + 1 == max_new_tokens:
@@ -261,23 +307,24 @@ class HFPolicy:
                 past_key_values=cache, use_cache=True,
             ).logits[:, -1, :].float()
             next_pos = next_pos + 1
-        if self.prefix_cache_tokens and steps == max_new_tokens:
-            self._store_unfinished(cache, prefixes, keep, counts, lens, width, tokens, done)
+        length = length.clamp(max=steps)
+        if self.prefix_cache_tokens and not bool(eos.all()):
+            self._store_open(cache, prefixes, keep, counts, lens, width, tokens, length, eos)
         tokens, logps, ents = tokens.cpu(), logps.cpu(), ents.cpu()
-        length, done = length.cpu().tolist(), done.cpu().tolist()
+        length, eos_list = length.cpu().tolist(), eos.cpu().tolist()
         r = 0
         for i in keep:
             for _ in range(counts[i]):
-                m = min(length[r], steps)
+                m = length[r]
                 result[i].append(Segment(
                     token_ids=tokens[r, :m].tolist(), logprobs=logps[r, :m].tolist(),
-                    finished=bool(done[r]), entropies=ents[r, :m].tolist(),
+                    finished=bool(eos_list[r]), entropies=ents[r, :m].tolist(),
                 ))
                 r += 1
         self.counters["calls"] += 1
         self.counters["prefill_tokens"] += int(computed)
         self.counters["reused_tokens"] += int(sum(lens) - computed)
-        self.counters["sampled_tokens"] += int(sum(min(x, steps) for x in length))
+        self.counters["sampled_tokens"] += int(sum(length))
         self.counters["seconds"] += time.perf_counter() - t0
         return result
 
@@ -302,7 +349,7 @@ class HFPolicy:
                     values[r, :, head - use :] = hit[layer][1][:, :use]
             cache.update(keys, values, layer)
 
-    def _store_unfinished(
+    def _store_open(
         self,
         cache: DynamicCache,
         prefixes: Sequence[Sequence[int]],
@@ -311,10 +358,15 @@ class HFPolicy:
         lens: list[int],
         width: int,
         tokens: torch.Tensor,
-        done: torch.Tensor,
+        length: torch.Tensor,
+        eos: torch.Tensor,
     ) -> None:
-        """Cache prefix + sample (minus its last token) of every row that did not sample EOS."""
-        open_rows = (~done).nonzero().flatten().tolist()
+        """Cache prefix + sample (minus its last token) of every row that did not sample EOS.
+
+        Row r's cache holds its prefix from column ``width - lens[r]`` and then every token it
+        was fed; a row that stopped early kept decoding, so its entry ends at its own length.
+        """
+        open_rows = (~eos).nonzero().flatten().tolist()
         if not open_rows:
             return
         prefix_of = [r for r, i in enumerate(keep) for _ in range(counts[i])]
@@ -324,12 +376,12 @@ class HFPolicy:
             (layer.keys.index_select(0, index), layer.values.index_select(0, index))
             for layer in cache.layers
         ]
-        sampled = tokens.cpu().tolist()
+        sampled, sizes = tokens.cpu().tolist(), length.cpu().tolist()
         for j, row in enumerate(open_rows):
-            r = prefix_of[row]
-            start = width - lens[r]
-            kv = [(k[j, :, start:], v[j, :, start:]) for k, v in layers]
-            self._put_cached(tuple(prefixes[keep[r]]) + tuple(sampled[row]), kv)
+            r, m = prefix_of[row], sizes[row]
+            start, end = width - lens[r], width + m - 1
+            kv = [(k[j, :, start:end], v[j, :, start:end]) for k, v in layers]
+            self._put_cached(tuple(prefixes[keep[r]]) + tuple(sampled[row][:m]), kv)
 
     def _draw(
         self,

@@ -12,6 +12,14 @@ Same contracts as :class:`~dslib.policy.hf.HFPolicy` (read that module first):
   vLLM's ``finish_reason == "stop"``) or after ``max_new_tokens`` tokens (``finished=False``).
   Only ``eos_token_id`` stops a sample: the requests set ``ignore_eos=True`` plus
   ``stop_token_ids=[eos_token_id]``, so vLLM's own EOS/generation-config ids do not add others;
+- with ``stop`` (a step boundary such as ``"\n"``) a sample also ends after the token that
+  completes that text, ``finished=False``: the tokens whose own text holds it join
+  ``stop_token_ids`` (vLLM keeps a stop token in the output, as the node must keep its
+  newline), and a boundary longer than one character, which two tokens can share ("\n" then
+  "\n"), is also a stop string (``include_stop_str_in_output=True``; stop strings need
+  ``detokenize=True``, so only these requests detokenize). The sample is then cut where the
+  :class:`~dslib.policy.base.StopTable` of ``HFPolicy`` cuts it, so both backends agree on
+  where a node ends;
 - one :meth:`VLLMPolicy.sample` call is ONE ``LLM.generate`` over every requested sample.
 
 One difference: a sample also stops (``finished=False``) where prefix + sample reaches the
@@ -84,7 +92,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dslib.policy.base import Segment, validate_request
+from dslib.policy.base import Segment, StopTable, validate_request
 
 INSTALL_HINT = (
     "VLLMPolicy needs vLLM, which is not installed in this environment. It lives in its own "
@@ -172,6 +180,7 @@ class VLLMPolicy:
         self._asleep = False
         self._rng = random.Random(seed)
         self._sync_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._stops: dict[str, StopTable] = {}
         #: running totals with HFPolicy's keys; see the module docstring for their meaning here
         self.counters = {
             "calls": 0, "prefill_tokens": 0, "reused_tokens": 0, "sampled_tokens": 0,
@@ -280,11 +289,20 @@ class VLLMPolicy:
         max_new_tokens: int,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        stop: str | None = None,
     ) -> list[list[Segment]]:
         """Sample ``n`` (or ``n[i]``) continuations of each prefix in ONE ``LLM.generate``."""
         from vllm import SamplingParams
 
-        counts = validate_request(prefixes, n, max_new_tokens, temperature, top_p)
+        counts = validate_request(prefixes, n, max_new_tokens, temperature, top_p, stop)
+        table = self._stop_table(stop) if stop is not None else None
+        stops: dict[str, Any] = {"stop_token_ids": [self.eos_token_id], "detokenize": False}
+        if table is not None:
+            ids = sorted(table.containing - {self.eos_token_id})
+            stops["stop_token_ids"] = [self.eos_token_id, *ids]
+            if len(table.boundary) > 1:  # two tokens can share it: a stop string as well
+                stops.update(stop=[table.boundary], include_stop_str_in_output=True,
+                             detokenize=True)
         t0 = time.perf_counter()
         if self._asleep:
             self.wake_up()
@@ -303,14 +321,13 @@ class VLLMPolicy:
                     n=1, max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                     seed=None if greedy else self._rng.getrandbits(31),
                     logprobs=-1 if self.entropies else 0,
-                    ignore_eos=True, stop_token_ids=[self.eos_token_id],
-                    detokenize=False, skip_special_tokens=False,
+                    ignore_eos=True, skip_special_tokens=False, **stops,
                 ))
         out: list[list[Segment]] = [[] for _ in prefixes]
         if prompts:
             results = self.llm.generate(prompts, params, use_tqdm=False)
             for i, res in zip(owner, results, strict=True):
-                seg = self._segment(res.outputs[0])
+                seg = self._segment(res.outputs[0], table)
                 if greedy:
                     out[i].extend(_copy(seg) for _ in range(counts[i]))
                 else:
@@ -323,11 +340,18 @@ class VLLMPolicy:
         self.counters["seconds"] += time.perf_counter() - t0
         return out
 
-    def _segment(self, completion: Any) -> Segment:
+    def _stop_table(self, stop: str) -> StopTable:
+        if stop not in self._stops:
+            self._stops[stop] = StopTable.from_tokenizer(stop, self.llm.get_tokenizer())
+        return self._stops[stop]
+
+    def _segment(self, completion: Any, table: StopTable | None = None) -> Segment:
         """A ``CompletionOutput`` as a Segment (EOS kept, behaviour log-probs, entropies)."""
         tokens = [int(t) for t in completion.token_ids]
         if self.eos_token_id in tokens:  # the stop token ends it; defensive, vLLM stops there
             tokens = tokens[: tokens.index(self.eos_token_id) + 1]
+        if table is not None:  # where HFPolicy ends it (vLLM stops there or, at worst, later)
+            tokens = tokens[: table.cut(tokens)]
         steps = completion.logprobs
         logprobs = [float(steps[t][tok].logprob) for t, tok in enumerate(tokens)]
         entropies = None

@@ -50,6 +50,48 @@ reason              meaning
 Accepted in the box: integers, ``+ - * /``, parentheses, spaces, and the aliases ``×``
 ``·`` ``\times`` ``\cdot`` (multiply), ``÷`` ``\div`` (divide), ``−`` (minus),
 ``\left(`` ``\right)``. There is no unary minus or plus: ``-3+6`` is ``bad_expression``.
+
+Step verifier (:func:`verify_steps`, mode ``"steps"`` of :func:`verifier`; ``"box"`` is
+:func:`verify` above): the lines ARE the solution. Every non-blank line before the last
+``\boxed{`` must be one step, and the box must pass the box check, so a response correct
+here is correct in box mode too. A step is ``a op b = c`` (forward; optionally followed by
+the numbers left, ``[2 3 30]``, which must then be right) or ``c = a op b`` (goal first);
+the first step line fixes the direction for the whole response.
+
+- forward: the numbers start as the problem's (each given number once). A step takes two
+  numbers still available, and its exact result joins them (``/`` only where it divides
+  exactly, because ``c`` is an integer). The last step must make the target, and every
+  number must have been used: the target is then the only number left;
+- goal first: the target is the first open goal. A step ``c = a op b`` must make an open
+  goal ``c`` (the first line the target) and opens ``a`` and ``b``; at the end the open
+  values must be exactly the given numbers. The lines are the forward steps read bottom-up.
+
+Numbers 2 3 5 6, target 27 (the forward pool after each line on the right)::
+
+    6+3=9                    2 5 9
+    5-2=3                    3 9
+    9*3=27                   27        -> ok
+    \boxed{(6+3)*(5-2)}
+
+With ``5-2=4`` on line 2 instead, box mode still says ``ok`` (it reads the box alone); the
+step verifier says ``bad_step`` on line 2, ``5-2 is 3, not 4``. The goal-first lines
+``27=9*3`` / ``9=6+3`` / ``3=5-2`` check the same way. Reasons (:class:`StepVerdict` adds
+``line``, 1-based in the response, and a ``detail`` in words):
+
+==================  ================================================================
+reason              meaning
+==================  ================================================================
+``ok``              every line holds, the target is made from every number, box ok
+``no_answer``       no closed ``\boxed{`` (as in box mode)
+``no_steps``        a box, but no step line before it
+``bad_step``        the first bad line: not a step, a number not available, wrong or
+                    inexact arithmetic, not an open goal, a wrong list of numbers
+                    left, a goal never made, too long, or after ``MAX_STEP_LINES``
+``wrong_value``     the steps make another value than the target
+``unused_numbers``  the steps make the target without using every number
+``wrong_box``       the lines hold but the box fails the box check
+``timeout``         the wall-clock budget ran out (a safety net only)
+==================  ================================================================
 """
 
 from __future__ import annotations
@@ -57,9 +99,10 @@ from __future__ import annotations
 import hashlib
 import operator
 import random
+import re
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import accumulate, combinations_with_replacement, repeat
@@ -407,7 +450,19 @@ def prompt_text(problem: Problem) -> str:
 
 
 #: the reference solution writers of :func:`solution_text`
-SOLUTION_STYLES = ("forward", "backward")
+SOLUTION_STYLES = ("forward", "backward", "pool")
+
+
+def _pools(problem: Problem) -> list[list[int]]:
+    """The numbers still available after each step (sorted): results join, operands leave."""
+    pool = list(problem.numbers)
+    out = []
+    for a, _, b, r in problem.steps:
+        pool.remove(a)
+        pool.remove(b)
+        pool.append(r)
+        out.append(sorted(pool))
+    return out
 
 
 def solution_text(problem: Problem, style: str = "forward") -> str:
@@ -419,12 +474,20 @@ def solution_text(problem: Problem, style: str = "forward") -> str:
     the sub-goals that make it, and every later line solves a sub-goal written earlier.
     A 4-layer tiny reasoner learns it better than the forward order: held-out 3-number
     pass@1 0.34 against 0.28 (build seed 0; 0.31-0.37 over three seeds; README, "The tiny
-    reasoner"). The box is the same in both styles.
+    reasoner"). ``style="pool"`` is the forward order with the numbers still available
+    after each step in brackets, ``6*5=30 [3 30]`` / ``30-3=27 [27]``, so the state a step
+    must plan from is written down (the last line's list is the target alone). The box is
+    the same in every style, and :func:`verify_steps` accepts all three.
     """
     if style == "forward":
         lines = [f"{a}{op}{b}={r}" for a, op, b, r in problem.steps]
     elif style == "backward":
         lines = [f"{r}={a}{op}{b}" for a, op, b, r in reversed(problem.steps)]
+    elif style == "pool":
+        lines = [
+            f"{a}{op}{b}={r} [{' '.join(map(str, pool))}]"
+            for (a, op, b, r), pool in zip(problem.steps, _pools(problem), strict=True)
+        ]
     else:
         raise ValueError(f"unknown solution style {style!r}; choose from {SOLUTION_STYLES}")
     lines.append(f"\\boxed{{{problem.expression}}}")
@@ -623,15 +686,170 @@ def verify(problem: Problem, response: str, *, timeout_s: float = DEFAULT_TIMEOU
     return Verdict(True, extracted, "ok")
 
 
+
+# --------------------------------------------------------------------------------------------
+# Step verifier
+# --------------------------------------------------------------------------------------------
+
+#: the verification modes of :func:`verifier`
+VERIFY_MODES = ("box", "steps")
+#: step-verifier limits: lines before the answer, characters per line
+MAX_STEP_LINES = 64
+MAX_LINE_CHARS = 120
+
+_INT = r"([0-9]{1,9})"
+_OP = r"([-+*/])"
+_FORWARD = re.compile(rf"{_INT}\s*{_OP}\s*{_INT}\s*=\s*{_INT}(?:\s*\[([0-9 ,]*)\])?")
+_GOAL_FIRST = re.compile(rf"{_INT}\s*=\s*{_INT}\s*{_OP}\s*{_INT}")
+
+
+@dataclass(frozen=True)
+class StepVerdict(Verdict):
+    """The verdict of :func:`verify_steps`: a :class:`Verdict` plus where and why."""
+
+    line: int | None = None
+    """1-based line of the response the reason is about (None: the response as a whole)"""
+    detail: str = ""
+    """what is wrong, in words (empty when the reason says it all)"""
+
+
+def _apply(a: int, op: str, b: int) -> Fraction | None:
+    """``a op b`` exactly; None for a division by zero."""
+    if op == "/":
+        return Fraction(a, b) if b else None
+    return Fraction({"+": a + b, "-": a - b, "*": a * b}[op])
+
+
+def _listed(values: Counter[int]) -> str:
+    return " ".join(map(str, sorted(values.elements()))) or "nothing"
+
+
+def _check_lines(problem: Problem, body: str, deadline: float) -> tuple[str, int | None, str]:
+    """``(reason, line, detail)`` of the step lines in ``body``; reason "ok" when they hold."""
+    pieces = body.split("\n", MAX_STEP_LINES)
+    pool = Counter(problem.numbers)  # forward: the numbers available
+    goals: Counter[int] = Counter({problem.target: 1})  # goal-first: the values still to make
+    written: list[tuple[int, int]] = []  # goal-first: (operand, line) in writing order
+    goal_first: bool | None = None
+    last: tuple[int, int] | None = None  # (line, result) of the latest step
+    for number, raw in enumerate(pieces[:MAX_STEP_LINES], start=1):
+        if time.monotonic() > deadline:
+            raise _Timeout
+        if len(raw) > MAX_LINE_CHARS:
+            return "bad_step", number, f"longer than {MAX_LINE_CHARS} characters"
+        text = raw
+        for alias, op in _ALIASES:
+            text = text.replace(alias, op)
+        text = text.strip()
+        if not text:
+            continue
+        fwd, back = _FORWARD.fullmatch(text), _GOAL_FIRST.fullmatch(text)
+        if goal_first is None and (fwd or back):
+            goal_first = back is not None
+        if not (back if goal_first else fwd):
+            other = fwd if goal_first else back
+            form = "c=a op b" if goal_first else "a op b=c"
+            why = "mixes goal-first and forward lines" if other else f"not a step {form!r}"
+            return "bad_step", number, why
+        if goal_first:
+            assert back is not None
+            c, a, op, b = int(back[1]), int(back[2]), back[3], int(back[4])
+            if last is None and c != problem.target:
+                return "wrong_value", number, f"the first line makes {c}, not the target"
+            if not goals[c]:
+                return "bad_step", number, f"{c} is not an open goal (open: {_listed(goals)})"
+        else:
+            assert fwd is not None
+            a, op, b, c = int(fwd[1]), fwd[2], int(fwd[3]), int(fwd[4])
+            need = Counter((a, b))
+            short = [x for x in need if pool[x] < need[x]]
+            if short:
+                return "bad_step", number, f"{short[0]} is not available ({_listed(pool)} are)"
+        value = _apply(a, op, b)
+        if value is None:
+            return "bad_step", number, "division by zero"
+        if value != c:
+            return "bad_step", number, f"{a}{op}{b} is {value}, not {c}"
+        if goal_first:
+            goals[c] -= 1
+            goals.update((a, b))
+            written += [(a, number), (b, number)]
+        else:
+            pool -= need
+            pool[c] += 1
+            if fwd[5] is not None:
+                listed = Counter(int(x) for x in re.findall("[0-9]+", fwd[5]))
+                if listed != pool:
+                    return "bad_step", number, (
+                        f"the numbers left are {_listed(pool)}, not {_listed(listed)}"
+                    )
+        last = (number, c)
+    if len(pieces) > MAX_STEP_LINES:
+        return "bad_step", MAX_STEP_LINES + 1, f"more than {MAX_STEP_LINES} lines"
+    if last is None:
+        return "no_steps", None, "no step line before the answer"
+    given = Counter(problem.numbers)
+    if goal_first:
+        unmade = +goals - given
+        if unmade:
+            line = next(n for v, n in written if unmade[v])
+            value = next(v for v, n in written if unmade[v])
+            return "bad_step", line, f"{value} is neither given nor made by a later line"
+        unused = given - goals
+    else:
+        if last[1] != problem.target:
+            return "wrong_value", last[0], f"the last line makes {last[1]}, not the target"
+        unused = pool - Counter({problem.target: 1})
+    if unused:
+        return "unused_numbers", None, f"{_listed(unused)} never used"
+    return "ok", None, ""
+
+
+def verify_steps(
+    problem: Problem, response: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> StepVerdict:
+    r"""Check every step line and the boxed answer (see "Step verifier" above); never raises."""
+    if not isinstance(response, str):
+        return StepVerdict(False, None, "no_answer")
+    deadline = time.monotonic() + timeout_s
+    box = verify(problem, response, timeout_s=timeout_s)
+    if box.reason in ("no_answer", "timeout"):
+        return StepVerdict(False, box.extracted, box.reason)
+    try:
+        reason, line, detail = _check_lines(problem, response[: response.rfind(_BOX)], deadline)
+    except _Timeout:
+        return StepVerdict(False, box.extracted, "timeout")
+    except Exception as err:  # a safety net: a verifier must never raise
+        return StepVerdict(False, box.extracted, "bad_step", None, f"unreadable ({err!r})")
+    if reason != "ok":
+        return StepVerdict(False, box.extracted, reason, line, detail)
+    if not box.correct:
+        return StepVerdict(False, box.extracted, "wrong_box", None, f"box check: {box.reason}")
+    return StepVerdict(True, box.extracted, "ok")
+
+
+def verifier(mode: str = "box") -> Callable[[Problem, str], Verdict]:
+    """The text-level verifier of a mode: "box" (:func:`verify`) or "steps"
+    (:func:`verify_steps`); a ValueError names the modes for anything else."""
+    if mode == "box":
+        return verify
+    if mode == "steps":
+        return verify_steps
+    raise ValueError(f"unknown countdown verification mode {mode!r}; choose from {VERIFY_MODES}")
+
 __all__ = [
     "DEFAULT_FRACTIONS",
     "MAX_BOX_CHARS",
     "MAX_DEPTH",
     "MAX_DIGITS",
     "MAX_INTERMEDIATE",
+    "MAX_LINE_CHARS",
+    "MAX_STEP_LINES",
     "ExpressionError",
     "SOLUTION_STYLES",
+    "VERIFY_MODES",
     "Problem",
+    "StepVerdict",
     "all_problems",
     "evaluate",
     "generate",
@@ -640,5 +858,7 @@ __all__ = [
     "split",
     "split_keys",
     "split_of",
+    "verifier",
     "verify",
+    "verify_steps",
 ]

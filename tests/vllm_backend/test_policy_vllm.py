@@ -6,7 +6,9 @@ One engine for the module (fp32, in-process, 128 MiB KV cache). Checked:
     (<= 1e-4), also at temperature 0.7 / top-p 0.9, and Shannon entropies;
 (b) EOS: kept, nothing after it, ``finished`` iff sampled; only ``eos_token_id`` stops;
 (c) ``load_weights`` takes effect, and the prefix cache serves no KV from the old weights;
-(d) ``search.run`` gives the same statistics as ``HFPolicy`` within 4 paired standard errors.
+(d) ``search.run`` gives the same statistics as ``HFPolicy`` within 4 paired standard errors;
+(e) stops: a sample ends where ``HFPolicy``'s ``StopTable`` ends it (one token or two), and a
+    search with line nodes is made of lines with the model's log-probs.
 
 Run: ``.venv-vllm/bin/python -m pytest -q tests/vllm_backend``.
 """
@@ -23,7 +25,7 @@ from logprob_check import max_logprob_error
 
 from dslib import search
 from dslib.config import SearchConfig
-from dslib.policy.base import Policy
+from dslib.policy.base import Policy, StopTable
 from dslib.policy.hf import HFPolicy, load_causal_lm, sequence_logprobs
 from dslib.policy.vllm import VLLMPolicy
 
@@ -272,3 +274,48 @@ def test_search_statistics_match_the_transformers_backend(policy, tiny_reasoner,
                 ref = sequence_logprobs(model, traj.prompt_ids, traj.response_ids)
                 worst = max(worst, (ref - torch.tensor(traj.logprobs)).abs().max().item())
     assert worst <= TOL
+
+
+# ------------------------------------------------------------------------------- (e) stops
+
+
+@pytest.mark.parametrize("stop", ["\n", "=2"])
+def test_a_stop_ends_a_sample_where_the_stop_table_does(policy, tiny_reasoner, prompts, stop):
+    """Per-request seeds: the same draws with and without the stop, cut by the table. "\n"
+    is one token here (a stop token id); "=2" is two ("=" then "2": a stop string)."""
+    tokenizer = tiny_reasoner.load_tokenizer()
+    table = StopTable.from_tokenizer(stop, tokenizer)
+    assert bool(table.containing) == (stop == "\n")
+    plain = VLLMPolicy(policy.llm, policy.eos_token_id, seed=9).sample(prompts, 4, 40)
+    cut = VLLMPolicy(policy.llm, policy.eos_token_id, seed=9).sample(prompts, 4, 40, stop=stop)
+    stopped = 0
+    for segs, ref_segs in zip(cut, plain, strict=True):
+        for seg, ref in zip(segs, ref_segs, strict=True):
+            m = table.cut(ref.token_ids)
+            assert seg.token_ids == ref.token_ids[:m]
+            assert seg.logprobs == pytest.approx(ref.logprobs[:m], abs=TOL)
+            assert seg.finished == (seg.token_ids[-1] == policy.eos_token_id)
+            if m < len(ref.token_ids):
+                stopped += 1
+                assert not seg.finished and tokenizer.decode(seg.token_ids).endswith(stop)
+    assert stopped >= 4
+
+
+def test_line_nodes_search_on_vllm(policy, tiny_reasoner, items, hf_model):
+    tokenizer = tiny_reasoner.load_tokenizer()
+    cfg = SearchConfig.tiny(step_tokens=24, step_boundary="line", seed=0)
+    results = search.run(items[:8], policy, tiny_reasoner.verifier(), cfg)
+    line_ends = 0
+    with torch.no_grad():
+        for res in results:
+            for node in res.tree.nodes():
+                if node.is_root:
+                    continue
+                text = tokenizer.decode(node.token_ids, skip_special_tokens=True)
+                assert "\n" not in text[:-1]
+                line_ends += text.endswith("\n")
+                assert text.endswith("\n") or node.finished or len(node.token_ids) == 24
+            for traj in res.trajectories:
+                ref = sequence_logprobs(hf_model, traj.prompt_ids, traj.response_ids)
+                assert (ref - torch.tensor(traj.logprobs)).abs().max().item() <= TOL
+    assert line_ends > 0
