@@ -724,8 +724,13 @@ def _listed(values: Counter[int]) -> str:
     return " ".join(map(str, sorted(values.elements()))) or "nothing"
 
 
-def _check_lines(problem: Problem, body: str, deadline: float) -> tuple[str, int | None, str]:
-    """``(reason, line, detail)`` of the step lines in ``body``; reason "ok" when they hold."""
+def _check_lines(problem: Problem, body: str, deadline: float,
+                 partial: bool = False) -> tuple[str, int | None, str]:
+    """``(reason, line, detail)`` of the step lines in ``body``; reason "ok" when they hold.
+
+    ``partial``: only check that each line is a valid step in order (no end-of-solution
+    checks: the target need not be made yet, nor every number used).
+    """
     pieces = body.split("\n", MAX_STEP_LINES)
     pool = Counter(problem.numbers)  # forward: the numbers available
     goals: Counter[int] = Counter({problem.target: 1})  # goal-first: the values still to make
@@ -788,6 +793,8 @@ def _check_lines(problem: Problem, body: str, deadline: float) -> tuple[str, int
         return "bad_step", MAX_STEP_LINES + 1, f"more than {MAX_STEP_LINES} lines"
     if last is None:
         return "no_steps", None, "no step line before the answer"
+    if partial:
+        return "ok", None, ""
     given = Counter(problem.numbers)
     if goal_first:
         unmade = +goals - given
@@ -828,6 +835,22 @@ def verify_steps(
     return StepVerdict(True, box.extracted, "ok")
 
 
+def first_step_holds(problem: Problem, response: str,
+                     *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """Whether the response's first non-blank line is a valid step of ``problem`` (forward:
+    two available numbers, exact arithmetic; goal first: it makes the target), whatever
+    follows. Never raises."""
+    if not isinstance(response, str):
+        return False
+    head = response[: response.find(_BOX)] if _BOX in response else response
+    first = next((line for line in head.split("\n", MAX_STEP_LINES) if line.strip()), "")
+    try:
+        reason, _, _ = _check_lines(problem, first, time.monotonic() + timeout_s, partial=True)
+    except Exception:  # _Timeout or a safety net: a check must never raise
+        return False
+    return reason == "ok"
+
+
 def verifier(mode: str = "box") -> Callable[[Problem, str], Verdict]:
     """The text-level verifier of a mode: "box" (:func:`verify`) or "steps"
     (:func:`verify_steps`); a ValueError names the modes for anything else."""
@@ -852,6 +875,7 @@ __all__ = [
     "StepVerdict",
     "all_problems",
     "evaluate",
+    "first_step_holds",
     "generate",
     "prompt_text",
     "solution_text",
