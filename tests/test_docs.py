@@ -7,7 +7,9 @@ that forgot the extra cannot pass while building nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import importlib
 import importlib.util
 import os
 import re
@@ -129,6 +131,167 @@ def test_references_have_links_and_the_papers_the_notes_cite():
     assert cited <= set(re.findall(r'<span id="([\w-]+)"></span>', text))
 
 
+# ----------------------------------------------------------------------------- one page
+
+ONE_PAGE = DOCS / "one-page.md"
+#: a pseudocode line's tag: "# 05 filtering.hard_subset" (notebook, then dslib names)
+TAG = re.compile(r"#\s*(\d\d)\s+([\w.]+(?:,\s*[\w.]+)*)\s*$")
+DOTTED = re.compile(r"`([A-Za-z_]\w*(?:\.\w+)+)`")
+#: classes the page names by their short name, and where they live
+CLASSES = {"SearchConfig": "dslib.config", "TreeGRPOConfig": "dslib.tree_grpo",
+           "Node": "dslib.tree"}
+#: what the page must tag: the lower half's rules and the efficiency functions
+TAGGED = {"search.run", "uct.select", "frontier.select", "frontier.priority", "backup.backup",
+          "supervision.choose_terminal", "tree_grpo.token_rewards", "tree_grpo.advantages",
+          "tree_grpo.policy_loss", "filtering.pass1_at_k", "filtering.hard_subset",
+          "replay.ReplayBuffer.register_round"}
+GLOSSARY = {"q-and-q", "visits", "node-step-chunk", "terminal", "trajectory",
+            "recorded-trajectory", "mean-nll", "pass-at-k", "zero-signal-group", "hybrid-group",
+            "hard-subset", "replay-buffer", "frontier", "backtrace", "d-t", "width", "soft-clip",
+            "dual-clip", "token-mean-step-mean", "plateau"}
+
+
+def one_page() -> str:
+    return ONE_PAGE.read_text(encoding="utf-8")
+
+
+def pseudocode_lines() -> list[str]:
+    blocks = re.findall(r"^```text\n(.*?)^```", one_page(), flags=re.M | re.S)
+    assert len(blocks) >= 2, "one-page.md lost its pseudocode (```text blocks)"
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def resolve(name: str):
+    """The object a dotted name of the page means: dslib[.module].attr... or Class.field."""
+    head, *rest = name.split(".")
+    if head in CLASSES:
+        cls = getattr(importlib.import_module(CLASSES[head]), head)
+        field = ".".join(rest)
+        if dataclasses.is_dataclass(cls) and field in {f.name for f in dataclasses.fields(cls)}:
+            return field
+        return getattr(cls, field)
+    parts = rest if head == "dslib" else [head, *rest]
+    for i in range(len(parts), 0, -1):  # the longest importable module, then attributes
+        module = "dslib." + ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name is not None and module.startswith(err.name):
+                continue  # not a module: an attribute of a shorter one
+            raise
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise AttributeError(f"no dslib module in {name!r}")
+
+
+def section(anchor: str) -> str:
+    """The paper notes' text from the heading ``{ #anchor }`` to the next heading."""
+    text = NOTES.read_text(encoding="utf-8")
+    m = re.search(r"^#+ .*\{ *#" + re.escape(anchor) + r" *\}\s*$", text, flags=re.M)
+    assert m, f"paper-notes.md has no heading #{anchor}"
+    nxt = re.search(r"^#+ ", text[m.end():], flags=re.M)
+    return text[m.end(): m.end() + nxt.start() if nxt else len(text)]
+
+
+def equations_in(text: str) -> set[int]:
+    """Equation numbers a section tags (\\tag{N}) or names ("Eq. N", "Eq. N-M")."""
+    found = {int(n) for n in re.findall(r"\\tag\{(\d+)\}", text)}
+    for a, b in re.findall(r"Eq\. (\d+)(?:-(\d+))?", text):
+        found |= set(range(int(a), int(b or a) + 1))
+    return found
+
+
+def test_one_page_is_in_the_nav_right_after_home():
+    nav = site_config()["nav"]
+    assert nav[0] == {"Home": "index.md"}
+    assert list(nav[1].values()) == ["one-page.md"], nav[1]
+
+
+def test_one_page_tags_every_pseudocode_line_with_a_notebook_and_dslib_names():
+    tagged, bad = set(), []
+    for line in pseudocode_lines():
+        m = TAG.search(line)
+        if not m:
+            bad.append(f"no tag: {line.strip()}")
+            continue
+        nb, names = m.group(1), [n.strip() for n in m.group(2).split(",")]
+        if not list((ROOT / "notebooks").glob(f"{nb}_*.ipynb")):
+            bad.append(f"notebook {nb} does not exist: {line.strip()}")
+        for name in names:
+            try:
+                resolve(name)
+            except (AttributeError, ImportError) as err:
+                bad.append(f"{name}: {err}")
+            tagged.add(name)
+    assert not bad, "one-page.md pseudocode:\n" + "\n".join(bad)
+    assert TAGGED <= tagged, f"untagged rules: {sorted(TAGGED - tagged)}"
+
+
+def test_one_page_cites_only_dslib_names_that_exist():
+    names = set(DOTTED.findall(one_page()))
+    assert {"SearchConfig.backtrace", "TreeGRPOConfig.baseline"} <= names
+    missing = []
+    for name in sorted(names):
+        try:
+            resolve(name)
+        except (AttributeError, ImportError) as err:
+            missing.append(f"{name}: {err}")
+    assert not missing, "names in one-page.md that dslib does not have:\n" + "\n".join(missing)
+
+
+def test_one_page_links_resolve():
+    text, anchors = one_page(), notes_anchors()
+    own = set(re.findall(r"\{ *#([\w-]+) *\}", text))
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        path, _, frag = target.partition("#")
+        if path == "paper-notes.md":
+            assert not frag or frag in anchors, f"one-page.md -> {target}: no such anchor"
+        elif path == "":
+            assert frag in own, f"one-page.md -> #{frag}: no such anchor on the page"
+        elif path.startswith("notebooks/"):
+            assert (ROOT / path).is_file() and not frag, f"one-page.md -> {target}"
+        elif path == "results.md":
+            assert (ROOT / "reproduce" / "RESULTS.md").is_file()
+        else:
+            assert (DOCS / path).is_file(), f"one-page.md -> {target}: no such page"
+    assert GLOSSARY <= own, f"glossary entries missing: {sorted(GLOSSARY - own)}"
+
+
+def test_one_page_equation_and_table_links_land_on_their_section():
+    wrong = []
+    cited = re.findall(r"\[((?:Eq|Alg|Table)\.? [\d, -]+)\]\(paper-notes\.md#([\w-]+)\)",
+                       one_page())
+    assert len(cited) >= 15, cited
+    for label, anchor in cited:
+        kind, numbers = label.split(" ", 1)
+        if kind == "Eq.":
+            a, _, b = numbers.partition("-")
+            if not set(range(int(a), int(b or a) + 1)) <= equations_in(section(anchor)):
+                wrong.append(f"{label} -> #{anchor}")
+        elif kind == "Alg.":
+            if f"Algorithm {numbers}" not in section(anchor):
+                wrong.append(f"{label} -> #{anchor}")
+        elif anchor != f"table-{numbers}":
+            wrong.append(f"{label} -> #{anchor}")
+    assert not wrong, "links to a section that does not hold the equation or table:\n" + (
+        "\n".join(wrong))
+
+
+def test_one_page_quotes_only_numbers_of_the_paper_notes():
+    """The paper's numbers on the page are copied, not typed: each is in the paper notes.
+
+    The ideas table's last column (the tiny kit's results, from reproduce/RESULTS.md) is exempt.
+    """
+    notes = NOTES.read_text(encoding="utf-8")
+    text = "\n".join(line.rsplit("|", 2)[0] if line.startswith("|") else line
+                     for line in one_page().splitlines())
+    quoted = re.findall(r"(?<![\w.{])(\d{1,3}(?:,\d{3})+|\d+\.\d+)(?![\w}])", text)
+    assert quoted, "one-page.md quotes no results"
+    invented = sorted({n for n in quoted if n not in notes})
+    assert not invented, f"numbers in one-page.md that the paper notes do not have: {invented}"
+
+
 # ----------------------------------------------------------------------------- site config
 
 
@@ -231,6 +394,15 @@ def test_site_has_notes_results_references_and_api(site):
     assert (site / "references" / "index.html").is_file()
     backup = (site / "api" / "dslib.backup" / "index.html").read_text(encoding="utf-8")
     assert "update_value" in backup and "doc-function" in backup  # rendered by mkdocstrings
+
+
+def test_site_has_the_one_page(site):
+    page = (site / "one-page" / "index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' in page and "<dl>" in page  # equations and the glossary list
+    missing = sorted(a for a in GLOSSARY if f'id="{a}"' not in page)
+    assert not missing, f"glossary entries without an anchor on the built page: {missing}"
+    assert page.count('<pre') >= 2  # the two pseudocode blocks
+    assert 'href="one-page/"' in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_site_loads_nothing_from_the_network(site):
