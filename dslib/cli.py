@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dslib import tiny
+from dslib.benchmarks import MATH_K, MATH_MAX_NEW_TOKENS, MATH_TEMPERATURE, MATH_TOP_P
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -182,10 +183,57 @@ def _rounds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from dslib.evaluate import main_eval
+def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``dslib eval`` options (defaults = the paper's protocol, reference §7)."""
+    parser.add_argument("--model", default="tiny",
+                        help='"tiny" (the cached tiny reasoner), a checkpoint dir or a hub name')
+    parser.add_argument("--benchmarks", default="all",
+                        help="comma list of aime24,aime25,amc23,math500,minerva_math,"
+                             "olympiadbench, or all")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with <benchmark>.jsonl files (default: $DSLIB_BENCHMARKS "
+                             "or ../shared/data/benchmarks when present)")
+    parser.add_argument("--out", default=None,
+                        help="output dir (default runs/eval-<model name>); re-running resumes")
+    parser.add_argument("--k", type=int, default=MATH_K, help="samples per problem (avg@k)")
+    parser.add_argument("--temperature", type=float, default=MATH_TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=MATH_TOP_P)
+    parser.add_argument("--max-new-tokens", type=int, default=MATH_MAX_NEW_TOKENS)
+    parser.add_argument("--max-prompt-tokens", type=int, default=None,
+                        help="keep the last N prompt tokens (the released run used 2048)")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems per set")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=["hf", "vllm"], default="hf")
+    parser.add_argument("--device", default="auto", help='"auto", "cpu", "cuda", ...')
+    parser.add_argument("--batch-problems", type=int, default=8,
+                        help="problems per policy.sample call (k samples each)")
+    parser.add_argument("--save-responses", action="store_true",
+                        help="also store the decoded responses in results.jsonl")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard results of a different config in --out")
+    return parser
 
-    return main_eval(args)
+
+def _eval(args: argparse.Namespace) -> int:
+    """``dslib eval``: :func:`dslib.benchmarks.run_eval`, then the Markdown table."""
+    from dslib.benchmarks import RESULTS_FILE, TABLE_JSON, TABLE_MD, run_eval, table_markdown
+
+    out = args.out or f"runs/eval-{Path(str(args.model)).name}"
+    t0 = time.perf_counter()
+    try:
+        table = run_eval(
+            args.model, args.benchmarks, args.data_dir, out, k=args.k,
+            temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+            limit=args.limit, seed=args.seed, backend=args.backend, overwrite=args.overwrite,
+            batch_problems=args.batch_problems, max_prompt_tokens=args.max_prompt_tokens,
+            device=args.device, save_responses=args.save_responses,
+        )
+    except (FileNotFoundError, ImportError, ValueError, RuntimeError) as err:
+        raise SystemExit(str(err)) from None
+    print(table_markdown(table))
+    print(f"wrote {out}/{TABLE_MD}, {TABLE_JSON}, {RESULTS_FILE}  "
+          f"({time.perf_counter() - t0:.0f} s this call)")
+    return 0
 
 
 def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:
@@ -312,8 +360,6 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--overwrite", action="store_true",
                      help="start again (the same command without it resumes)")
     rnd.set_defaults(func=_rounds)
-    from dslib.evaluate import add_eval_arguments
-
     ev = sub.add_parser("eval", help="avg@k on the six math benchmarks (reference §7)")
     add_eval_arguments(ev)
     ev.set_defaults(func=_eval)

@@ -70,7 +70,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dslib.filtering import RATE_EPS, atomic_write_text
+from dslib.files import atomic_write
+from dslib.filtering import RATE_EPS
 from dslib.policy.base import Segment
 from dslib.trainer import Sample, outcome_group
 from dslib.tree_grpo import TreeGRPOConfig
@@ -291,7 +292,7 @@ class ReplayBuffer:
         If anything fails before the replace, the previous file at ``path`` is untouched.
         """
         path = Path(path)
-        atomic_write_text(path, self.to_json())
+        atomic_write(path, self.to_json())
         return path
 
     @classmethod

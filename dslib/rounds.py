@@ -37,11 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dslib.filtering import (
-    atomic_write_text,
-    filter_file,
-    read_filter,
-)
+from dslib.files import atomic_write
+from dslib.filtering import filter_file, read_filter
 from dslib.replay import ReplayBuffer
 from dslib.trainer import Task, TrainConfig, Trainer, load_model_and_task, make_policy
 
@@ -234,10 +231,10 @@ class Rounds:
         return self.out / f"round-{i}"
 
     def _save(self) -> None:
-        atomic_write_text(self.state_path, json.dumps({
+        atomic_write(self.state_path, json.dumps({
             "train_config": self.cfg.to_dict(), "rounds_config": dataclasses.asdict(self.rcfg),
             "rows": self.rows}, indent=2))
-        atomic_write_text(self.out / "table6.md", table6(self.rows) + "\n")
+        atomic_write(self.out / "table6.md", table6(self.rows) + "\n")
 
     # ------------------------------------------------------------------ loop
     def run(self) -> list[dict[str, Any]]:

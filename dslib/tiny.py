@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dslib.evaluate import evaluate
+from dslib.policy.hf import load_causal_lm
+from dslib.policy.make import make_policy
 from dslib.progress import progress_bar
 from dslib.tasks import countdown
 from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids, prompt_all
@@ -169,8 +172,6 @@ class TinyReasoner:
         return cls(path, cfg, info)
 
     def load_model(self) -> Any:
-        from dslib.policy.hf import load_causal_lm
-
         return load_causal_lm(self.path)
 
     def load_tokenizer(self) -> Any:
@@ -179,9 +180,7 @@ class TinyReasoner:
         return AutoTokenizer.from_pretrained(str(self.path))
 
     def load_policy(self, seed: int = 0) -> Any:
-        from dslib.policy.hf import HFPolicy
-
-        return HFPolicy.from_pretrained(self.path, seed=seed)
+        return make_policy(self.load_model(), seed=seed, source=self.path)
 
     def prompted(self, level: int, split: str, count: int | None = None) -> list[Prompted]:
         """Problems of one level/split with their chat prompt ids, ready for ``search.run``.
@@ -510,14 +509,8 @@ def difficulty_table(
     default ``split="test"`` is held out; ``split="sft"`` scores the problems the SFT saw, so
     the difference between the two tables is what the model memorised rather than learned.
     """
-    from dslib.evaluate import evaluate
-    from dslib.policy.hf import HFPolicy
-
     tokenizer = reasoner.load_tokenizer()
-    policy = HFPolicy(
-        reasoner.load_model(), eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, seed=seed,
-    )
+    policy = make_policy(reasoner.load_model(), seed=seed, source=reasoner.path)
     verifier = TokenVerifier(tokenizer, countdown.verify)
     rows = []
     for level in reasoner.config.levels:

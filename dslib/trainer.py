@@ -1046,9 +1046,9 @@ def _read_metrics(path: Path, upto_step: int) -> list[dict[str, Any]]:
 
 
 def _write_metrics(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    from dslib.files import atomic_write
+
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def policy_dtype(cfg: TrainConfig) -> str:
@@ -1058,30 +1058,10 @@ def policy_dtype(cfg: TrainConfig) -> str:
 
 def make_policy(model: Any, seed: int, backend: str = "hf", source: str | Path | None = None,
                 dtype: str = "float32") -> Any:
-    """The sampling backend for ``model``.
+    """The sampling backend for ``model`` (:func:`dslib.policy.make.make_policy`)."""
+    from dslib.policy.make import make_policy as make
 
-    "hf": an :class:`~dslib.policy.hf.HFPolicy` sharing ``model`` (updates are visible in
-    place). "vllm": a :class:`~dslib.policy.vllm.VLLMPolicy` engine started from ``source`` (a
-    model directory or hub name), then given ``model``'s current weights, so a resumed run or a
-    later round samples from the weights it trains.
-    """
-    if backend == "vllm":
-        from dslib.policy.vllm import VLLMPolicy
-
-        if source is None:
-            raise ValueError("backend 'vllm' needs the model's directory or hub name (source)")
-        on_gpu = next(model.parameters()).device.type == "cuda"
-        policy = VLLMPolicy.from_pretrained(str(source), dtype=dtype, seed=seed,
-                                            enable_sleep_mode=on_gpu,
-                                            gpu_memory_utilization=0.3 if on_gpu else None)
-        policy.load_weights(model.state_dict())
-        return policy
-    from dslib.policy.hf import HFPolicy
-
-    eos = model.generation_config.eos_token_id
-    eos = eos[0] if isinstance(eos, list) else eos
-    return HFPolicy(model, eos_token_id=eos, pad_token_id=model.generation_config.pad_token_id,
-                    seed=seed)
+    return make(model, backend=backend, seed=seed, source=source, dtype=dtype)
 
 
 def load_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
