@@ -37,12 +37,13 @@ from typing import Any
 
 #: the runs: name -> config overrides on top of the common ones (kept identical across refactors)
 RUNS: dict[str, list[str]] = {
-    "deepsearch": ["mode=deepsearch"],
-    "grpo": ["mode=grpo"],
-    "deepsearch_buffer": ["mode=deepsearch", "hygiene=true", "log_rollouts=true"],
+    "deepsearch": ["rollout.strategy=tree"],
+    "grpo": ["rollout.strategy=flat"],
+    "deepsearch_buffer": ["rollout.strategy=tree", "filters=[\"hygiene\"]",
+                          "run.log_rollouts=true"],
 }
 #: overrides every run shares: 3 steps, a small evaluation at the start and after step 3
-COMMON = ["steps=3", "seed=0", "eval_every=3", "eval_problems=10", "eval_samples=2"]
+COMMON = ["run.steps=3", "run.seed=0", "eval.every=3", "eval.problems=10", "eval.samples=2"]
 
 
 def weights_sha256(model: Any) -> str:
@@ -80,15 +81,17 @@ def build_buffer(model_dir: Path, train_levels: tuple[int, ...], path: Path) -> 
 
 def run_one(name: str, model_dir: Path, work: Path) -> dict[str, Any]:
     """One golden run: its metrics rows (no wall times) and the final weights' sha256."""
-    from dslib.trainer import Trainer, apply_overrides, preset
+    from dslib.config import override
+    from dslib.presets import preset
+    from dslib.trainer import Trainer
 
-    overrides = [f"model={model_dir}", *COMMON, *RUNS[name]]
+    overrides = [f"task.model={model_dir}", *COMMON, *RUNS[name]]
     if name == "deepsearch_buffer":
-        base = apply_overrides(preset("tiny"), overrides)
+        base = override(preset("tiny"), overrides)
         buffer = work / "buffer.json"
-        build_buffer(model_dir, base.train_levels, buffer)
-        overrides.append(f"replay_buffer={buffer}")
-    cfg = apply_overrides(preset("tiny"), overrides)
+        build_buffer(model_dir, base.task.levels, buffer)
+        overrides.append(f"rollout.replay_buffer={buffer}")
+    cfg = override(preset("tiny"), overrides)
     run_dir = work / name
     trainer = Trainer(cfg, run_dir, progress=False)
     trainer.train()

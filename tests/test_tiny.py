@@ -201,7 +201,8 @@ def test_build_threads_follow_omp_num_threads(monkeypatch):
 
 def test_config_or_exit_names_the_option():
     assert tiny.config_or_exit(["sft_steps=9"]).sft_steps == 9
-    with pytest.raises(SystemExit, match="--set 'sft_stepz=9': unknown TinyConfig field"):
+    with pytest.raises(SystemExit, match="--set 'sft_stepz=9': unknown field 'sft_stepz' of "
+                                         "TinyConfig; did you mean sft_steps"):
         tiny.config_or_exit(["sft_stepz=9"], "--set")
 
 

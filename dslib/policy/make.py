@@ -72,6 +72,17 @@ def make_policy(
                     pad_token_id=gen.pad_token_id, seed=seed, **extra)
 
 
+def save_model(model: Any, tokenizer: Any, path: str | Path) -> None:
+    """``save_pretrained`` of the model (and tokenizer, if any) into ``path``, without
+    transformers' per-tensor progress bar (one bar per checkpoint would drown the run's)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model.save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+
+
 #: files that decide a checkpoint's behaviour (weights, config, tokenizer, chat template)
 FINGERPRINT_FILES = (
     "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
