@@ -29,6 +29,7 @@ from dslib.evaluate import pass_at_k
 from dslib.files import atomic_write, atomic_write_json
 from dslib.policy.base import Policy
 from dslib.progress import progress_bar
+from dslib.tasks import math as math_task
 from dslib.verify import Verdict
 
 #: The paper's evaluation protocol (reference §7): n = 32 samples, temperature 0.6, top-p 0.95.
@@ -191,40 +192,35 @@ def math_table(
     per_bench: dict[str, dict[str, Any]], config: dict[str, Any], label: str
 ) -> dict[str, Any]:
     """The JSON table: this run's per-benchmark avg@k next to Table 1 of the paper (§9.1)."""
-    from dslib.tasks.math import BENCHMARK_SIZES, BENCHMARKS, PAPER_TABLE1, TABLE1_COLUMNS
-
     k = config["k"]
     key = f"avg@{k}"
     percents = {b: 100.0 * s[key] for b, s in per_bench.items()}
     # Avg = unweighted mean of the six (reference §7); over fewer sets it is marked partial.
     avg = sum(percents.values()) / len(percents) if percents else float("nan")
-    partial = [
-        b for b, s in per_bench.items() if s["problems"] < BENCHMARK_SIZES.get(b, s["problems"])
-    ]
+    sizes = math_task.BENCHMARK_SIZES
+    partial = [b for b, s in per_bench.items() if s["problems"] < sizes.get(b, s["problems"])]
     return {
         "label": label,
         "metric": key,
         "config": config,
         "benchmarks": {
-            b: {"column": BENCHMARKS.get(b, b), **s, "percent": percents[b]}
+            b: {"column": math_task.BENCHMARKS.get(b, b), **s, "percent": percents[b]}
             for b, s in per_bench.items()
         },
         "average_percent": avg,
         "average_over": list(per_bench),
-        "complete_six": set(per_bench) == set(BENCHMARKS) and not partial,
+        "complete_six": set(per_bench) == set(math_task.BENCHMARKS) and not partial,
         "partial_benchmarks": partial,
         "paper_table1": {
             "source": "arXiv 2509.25454 Table 1, Pass1@1 with n=32 (reference §9.1)",
-            "columns": list(TABLE1_COLUMNS),
-            "rows": {name: list(vals) for name, vals in PAPER_TABLE1},
+            "columns": list(math_task.TABLE1_COLUMNS),
+            "rows": {name: list(vals) for name, vals in math_task.PAPER_TABLE1},
         },
     }
 
 
 def table_markdown(table: dict[str, Any]) -> str:
     """Markdown of :func:`math_table`: the Table 1 layout, then per-benchmark diagnostics."""
-    from dslib.tasks.math import BENCHMARKS, PAPER_TABLE1, TABLE1_COLUMNS
-
     cfg, key, benches = table["config"], table["metric"], table["benchmarks"]
     k = cfg["k"]
     lines = [
@@ -238,14 +234,14 @@ def table_markdown(table: dict[str, Any]) -> str:
             "Partial run (a subset of the problems or benchmarks): not comparable with the "
             "paper's numbers. Avg = mean over the benchmarks evaluated."
         )
-    lines += ["", "| Model | " + " | ".join(TABLE1_COLUMNS) + " |",
-              "|---" * (len(TABLE1_COLUMNS) + 1) + "|"]
-    for name, vals in PAPER_TABLE1:
+    lines += ["", "| Model | " + " | ".join(math_task.TABLE1_COLUMNS) + " |",
+              "|---" * (len(math_task.TABLE1_COLUMNS) + 1) + "|"]
+    for name, vals in math_task.PAPER_TABLE1:
         cells = " | ".join(f"{v:.2f}" for v in vals)
         name = f"**{name}**" if name == "DeepSearch-1.5B" else name
         lines.append(f"| {name} | {cells} |")
     ours = [
-        f"{benches[b]['percent']:.2f}" if b in benches else "-" for b in BENCHMARKS
+        f"{benches[b]['percent']:.2f}" if b in benches else "-" for b in math_task.BENCHMARKS
     ] + [f"{table['average_percent']:.2f}" if benches else "-"]
     lines.append(f"| this run: `{table['label']}` ({key}) | " + " | ".join(ours) + " |")
     lines += [
@@ -313,8 +309,6 @@ def evaluate_math(
     ``seed(int)`` method), so a run killed between batches and resumed gives the same table as
     an uninterrupted one.
     """
-    from dslib.tasks import math as math_task
-
     if k < 1 or max_new_tokens < 1 or batch_problems < 1:
         raise ValueError(f"need k, max_new_tokens, batch_problems >= 1 (got {k}, "
                          f"{max_new_tokens}, {batch_problems})")
@@ -374,12 +368,10 @@ def _run_batch(
     max_prompt_tokens: int | None, save_responses: bool,
 ) -> list[dict[str, Any]]:
     """Sample k responses for each problem in ONE policy call, decode and grade them."""
-    from dslib.tasks.math import prompt_ids
-
     reseed = getattr(policy, "seed", None)
     if callable(reseed):
         reseed(seed)
-    prompts = [prompt_ids(tokenizer, p, max_prompt_tokens) for p in problems]
+    prompts = [math_task.prompt_ids(tokenizer, p, max_prompt_tokens) for p in problems]
     segs = policy.sample(prompts, k, max_new_tokens, temperature=temperature, top_p=top_p)
     records = []
     for p, samples in zip(problems, segs, strict=True):
@@ -418,10 +410,8 @@ def run_eval(
     Data and grader are checked before the model loads, so those errors come fast. Returns the
     table dict (also in ``out_dir/table.json``, Markdown in ``table.md``).
     """
-    from dslib.tasks.math import benchmark_names, load_benchmark
-
-    names = benchmark_names(benchmarks)
-    sets = {b: load_benchmark(b, data_dir, limit=limit) for b in names}
+    names = math_task.benchmark_names(benchmarks)
+    sets = {b: math_task.load_benchmark(b, data_dir, limit=limit) for b in names}
     require_grader(grader)
     policy, tokenizer, fingerprint, label = eval_policy(model, backend, seed, device)
     return evaluate_math(

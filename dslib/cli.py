@@ -41,7 +41,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         return presets.configure(args.preset, args.set, getattr(args, "mode", None),
                                  getattr(args, "tiny", ()))
     except ValueError as err:
-        raise SystemExit(f"--set/--mode/--tiny: {err}") from None
+        raise SystemExit(f"bad config: {err}") from None
 
 
 def _fresh_dir(run_dir: Path, marker: str, overwrite: bool, how_to_resume: str) -> None:

@@ -27,6 +27,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 import re
 import types
 import typing
@@ -605,7 +606,7 @@ def _describe(tp: Any) -> str:
         if len(args) == 2 and args[1] is Ellipsis:
             return f"a list of {_describe(args[0])}s"
         return f"a list of {len(args)} ({', '.join(_describe(a) for a in args)})"
-    return {int: "an integer", float: "a number", bool: "true or false",
+    return {int: "an integer", float: "a finite number", bool: "true or false",
             str: "a string"}.get(tp, str(tp))
 
 
@@ -658,7 +659,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return int(value)
         raise bad()
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
+                value):
             return float(value)
         raise bad()
     if tp is str:

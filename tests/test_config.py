@@ -49,7 +49,8 @@ def test_overrides_parse_json_and_dotted_sections():
 # the faults a reliability tester reported: each now fails at parse time, naming the field,
 # the value and what is allowed (before: a traceback, a late crash, or a silent misuse)
 FAULTS = [
-    ("optim.lr=abc", r"'optim.lr=abc': OptimConfig.lr must be a number, got 'abc'"),
+    ("optim.lr=abc", r"'optim.lr=abc': OptimConfig.lr must be a finite number, got 'abc'"),
+    ("optim.lr=Infinity", r"OptimConfig.lr must be a finite number, got inf"),
     ("lr=abc", r"unknown field 'lr' of TrainConfig; did you mean optim.lr\?"),
     ("run.steps=2.7", r"RunConfig.steps must be an integer, got 2.7"),
     ("run.steps=abc", r"RunConfig.steps must be an integer, got 'abc'"),
@@ -127,7 +128,7 @@ def test_config_round_trips_through_json_and_rejects_unknown_fields():
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     data = presets.preset("tiny").to_dict()
     data["optim"]["lr"] = "fast"
-    with pytest.raises(ValueError, match="OptimConfig.lr must be a number, got 'fast'"):
+    with pytest.raises(ValueError, match="OptimConfig.lr must be a finite number, got 'fast'"):
         TrainConfig.from_dict(data)
     with pytest.raises(ValueError, match=r"TrainConfig: unknown field\(s\) \['lr'\]"):
         TrainConfig.from_dict({"lr": 1e-4})
