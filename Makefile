@@ -89,8 +89,11 @@ test-notebooks: $(STAMP)
 	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks \
 		--ignore=notebooks/06_full_run.ipynb
 
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles,
+# backends only in dslib.policy)
 lint: $(STAMP)
 	$(PY) -m ruff check dslib tests notebooks reproduce
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info site

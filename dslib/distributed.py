@@ -20,13 +20,13 @@ data parallelism with full model replicas: by arithmetic (4 + 4 + 8 bytes per pa
 1.5B model with fp32 master weights, gradients and AdamW state takes about 24 GB plus
 activations, which an 80 GB GPU holds (not measured here: no GPU run yet).
 
-Optimizer-state sharding (ZeRO stage 1) is available with ``--set shard_optimizer=true``
+Optimizer-state sharding (ZeRO stage 1) is available with ``--set optim.shard_optimizer=true``
 (``torch.distributed.optim.ZeroRedundancyOptimizer``): step 4 then runs AdamW on each rank's
 1/world of the parameters, on the full summed and clipped gradient, and broadcasts the new
 values, so the weights are the same as above. AdamW keeps two moments per parameter in the
 parameters' dtype: with fp32 master weights (the paper preset) 8 bytes/parameter, so for a 1.5B
 model 12 GB per replica become 12/world GB. At a checkpoint
-every rank sends its part to rank 0 (``Trainer.gather_optimizer_state``, a collective), which
+every rank sends its part to rank 0 (``Learner.gather_state``, a collective), which
 saves the full state: a resumed run loads it sharded or not. Parameter and gradient sharding
 (FSDP, ZeRO stages 2/3) is not implemented: every rank still holds the whole model and its
 whole gradient.

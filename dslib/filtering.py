@@ -19,7 +19,7 @@ reused without re-sampling:
 |-------|-----------------------|-------------|---------------------------------------------|
 | 1     | ``format``            | str         | always ``"dslib.filter"``                   |
 |       | ``version``           | int         | :data:`FORMAT_VERSION`                      |
-|       | ``model_fingerprint`` | str         | :func:`model_fingerprint` of the filter model|
+|       | ``model_fingerprint`` | str         | ``policy.make.model_fingerprint`` (weights)  |
 |       | ``config``            | dict        | free-form: sampling settings, data source   |
 |       | ``k``                 | int         | samples per problem                         |
 |       | ``delta``             | float       | threshold                                   |
@@ -32,16 +32,16 @@ reused without re-sampling:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dslib.evaluate import evaluate
+from dslib.files import atomic_write
 from dslib.policy.base import Policy
+from dslib.policy.make import model_fingerprint
 from dslib.verify import Verdict
 
 FORMAT = "dslib.filter"
@@ -190,29 +190,6 @@ def filter_file(
     return header, records
 
 
-# ----------------------------------------------------------------------------- fingerprint
-
-
-def model_fingerprint(model: Any) -> str:
-    """16 hex chars of sha256 over every parameter's name, shape, dtype and raw bytes.
-
-    Identifies WHICH weights produced a filter file (two rounds filtered with the same
-    checkpoint give the same fingerprint; one changed weight changes it). Cost: one pass over
-    the parameter bytes (sha256 runs at about 1 GB/s: milliseconds for the tiny reasoner,
-    a few seconds for a 1.5B model in bf16). Parameters are visited in ``named_parameters``
-    order; tied weights count once, as there.
-    """
-    import torch
-
-    h = hashlib.sha256()
-    for name, p in model.named_parameters():
-        t = p.detach()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}\n".encode())
-        # raw bytes via a uint8 view: works for bf16, which numpy cannot represent
-        h.update(t.reshape(-1).contiguous().cpu().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 # ----------------------------------------------------------------------------- file format
 
 
@@ -261,7 +238,7 @@ def write_filter(
         seen.add(r.id)
         lines.append(json.dumps({"id": r.id, "successes": r.successes, "k": r.k,
                                  "kept": keep(r, head.delta, head.strict)}))
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -324,22 +301,3 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a sibling temporary file, fsync, then ``os.replace`` it over ``path``.
-
-    Readers see the old file or the new one, never a half-written one; if anything fails before
-    the replace, the temporary file is removed and ``path`` is untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

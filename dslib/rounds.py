@@ -33,87 +33,17 @@ import json
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dslib.filtering import (
-    atomic_write_text,
-    filter_file,
-    read_filter,
-)
+from dslib import build
+from dslib.build import Task
+from dslib.config import RoundsConfig, TrainConfig, update
+from dslib.files import atomic_write
+from dslib.filtering import filter_file, read_filter
+from dslib.policy.make import make_policy
 from dslib.replay import ReplayBuffer
-from dslib.trainer import Task, TrainConfig, Trainer, load_model_and_task, make_policy
-
-
-@dataclass
-class RoundsConfig:
-    """The round loop's own settings; the training settings are a :class:`TrainConfig`."""
-
-    rounds: int = 3
-    steps_per_round: int = 50
-    k: int = 4
-    """Pass1@K direct rollouts per problem for filtering (§5.1)"""
-    delta: float = 0.25
-    strict: bool = False
-    """paper's strict "<" (keeps 0/4 only) instead of the code's "<=" (0/4 and 1/4)"""
-    register_threshold: float = 0.25
-    register_rule: str = "code"
-    """"code": 0 < round success share <= threshold; "paper": Pass1@K after the round <
-    threshold (uses the next round's filter rates), §5.2"""
-    restart_from_base: bool = False
-    pool_size: int | None = None
-    """filter only this many problems of the training pool (a seeded sample), to fit a CPU
-    budget; None = the whole pool"""
-    filter_first: bool = True
-    """filter the pool before round 1; False when the data already is the hard subset (the
-    released round-0 files are the base model's Pass1@4 in {0, 25 %} problems, §6)"""
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1 or self.steps_per_round < 1 or self.k < 1:
-            raise ValueError("rounds, steps_per_round and k must be >= 1")
-        if self.register_rule not in ("code", "paper"):
-            raise ValueError(f"register_rule must be 'code' or 'paper', got "
-                             f"{self.register_rule!r}")
-
-
-def tiny_rounds() -> RoundsConfig:
-    """Rounds of the tiny preset: 3 x 50 steps on a pool of 400 (half the ``tiny`` TrainConfig's
-    300 steps, so that ``make demo`` stays within minutes).
-
-    50 steps x 16 problems = 800 draws per round, about two passes over the ~390 problems the
-    first filter keeps: the released run's ratio (100 steps x 256 over 13,658 problems, §6).
-    Filtering all 1,722 RL problems would take minutes on 2 cores; 400 take seconds.
-    """
-    return RoundsConfig(rounds=3, steps_per_round=50, pool_size=400)
-
-
-def paper_rounds() -> RoundsConfig:
-    """The released schedule (§5.4, §6, Table 6): 100 steps a round, replay threshold 0.25,
-    5 rounds as in Table 6; the round-0 files are already filtered, so round 1 trains on them."""
-    return RoundsConfig(rounds=5, steps_per_round=100, register_threshold=0.25,
-                        filter_first=False)
-
-
-#: round settings per training preset (``dslib rounds --preset NAME``)
-ROUND_PRESETS = {"tiny": tiny_rounds, "paper-1.5b": paper_rounds}
-
-
-def rounds_preset(name: str) -> RoundsConfig:
-    if name not in ROUND_PRESETS:
-        raise ValueError(f"no round settings for preset {name!r}; have {sorted(ROUND_PRESETS)}")
-    return ROUND_PRESETS[name]()
-
-
-def smoke(cfg: TrainConfig, rcfg: RoundsConfig) -> tuple[TrainConfig, RoundsConfig]:
-    """A few-step version of a run with the same code path (tests, ``smoke=True`` notebooks)."""
-    cfg = dataclasses.replace(
-        cfg, problems_per_step=4, eval_problems=8, eval_samples=2,
-        search=dataclasses.replace(cfg.search, n_trajectories=2),
-    )
-    rcfg = dataclasses.replace(rcfg, rounds=min(rcfg.rounds, 2), steps_per_round=2,
-                               pool_size=16)
-    return cfg, rcfg
+from dslib.trainer import Trainer
 
 
 def round_seed(seed: int, index: int) -> int:
@@ -128,15 +58,17 @@ def round_config(cfg: TrainConfig, rcfg: RoundsConfig, index: int, model: str,
     A later round that continues a checkpoint drops ``tiny_build``: the checkpoint carries its
     build's ``build_info.json`` (and so its problem splits).
     """
-    return dataclasses.replace(
-        cfg, model=model, steps=rcfg.steps_per_round,
-        tiny_build=cfg.tiny_build if model == "tiny" else (),
-        train_subset=str(subset) if subset is not None else None,
-        seed=round_seed(cfg.seed, index),
-        replay_buffer=str(buffer) if buffer is not None else None, log_rollouts=True,
-        eval_every=cfg.eval_every and rcfg.steps_per_round,
-        eval_at_start=index == 1 or rcfg.restart_from_base,
-    )
+    task = dataclasses.replace(
+        cfg.task, model=model, tiny_build=cfg.task.tiny_build if model == "tiny" else (),
+        train_subset=str(subset) if subset is not None else None)
+    return update(cfg, {
+        "task": task, "run.steps": rcfg.steps_per_round,
+        "run.seed": round_seed(cfg.run.seed, index),
+        "rollout.replay_buffer": str(buffer) if buffer is not None else None,
+        "run.log_rollouts": True,
+        "eval.every": cfg.eval.every and rcfg.steps_per_round,
+        "eval.at_start": index == 1 or rcfg.restart_from_base,
+    })
 
 
 def round_outcomes(rollouts: Path) -> dict[str, list[tuple[list[int], bool]]]:
@@ -213,7 +145,6 @@ class Rounds:
             state = json.loads(self.state_path.read_text())
             mine = _as_json(dataclasses.asdict(rcfg) | {"rounds": None})
             theirs = dict(state["rounds_config"]) | {"rounds": None}
-            # through TrainConfig: a field added to the kit since takes its default
             saved = _as_json(TrainConfig.from_dict(state["train_config"]).to_dict())
             if saved != _as_json(cfg.to_dict()) or mine != theirs:
                 raise ValueError(f"{self.out} holds rounds with another configuration: "
@@ -234,10 +165,10 @@ class Rounds:
         return self.out / f"round-{i}"
 
     def _save(self) -> None:
-        atomic_write_text(self.state_path, json.dumps({
+        atomic_write(self.state_path, json.dumps({
             "train_config": self.cfg.to_dict(), "rounds_config": dataclasses.asdict(self.rcfg),
             "rows": self.rows}, indent=2))
-        atomic_write_text(self.out / "table6.md", table6(self.rows) + "\n")
+        atomic_write(self.out / "table6.md", table6(self.rows) + "\n")
 
     # ------------------------------------------------------------------ loop
     def run(self) -> list[dict[str, Any]]:
@@ -249,7 +180,7 @@ class Rounds:
         return self.rows
 
     def base_model(self) -> str:
-        return self.cfg.model
+        return self.cfg.task.model
 
     def model_for(self, i: int) -> str:
         if i == 1 or self.rcfg.restart_from_base:
@@ -289,10 +220,10 @@ class Rounds:
             "round": i, "hard": len(hard), "cached": cached, "unsolved": len(hard) - cached,
             "cached_ratio": cached / len(hard) if hard else 0.0,
             "buffer_problems": len(buffer), "registered": len(registered),
-            "savings": cache_savings(history, rcfg.problems_per_step),
+            "savings": cache_savings(history, rcfg.run.problems_per_step),
             "eval_after": {k[: -len("/pass@1")]: v for k, v in last.items()
                            if k.endswith("/pass@1")},
-            "model": rcfg.model, "wall_s": time.perf_counter() - t0,
+            "model": rcfg.task.model, "wall_s": time.perf_counter() - t0,
         }
 
     def trainer_for(self, i: int, rcfg: TrainConfig) -> Trainer:
@@ -339,17 +270,17 @@ def filter_pool(cfg: TrainConfig, path: str | Path, k: int = 4, delta: float = 0
                 strict: bool = False, pool_size: int | None = None,
                 config: dict[str, Any] | None = None, progress: bool = True
                 ) -> tuple[Any, list[Any]]:
-    """Pass1@K of ``cfg.model`` on its training pool (a seeded sample of ``pool_size``).
+    """Pass1@K of ``cfg.task.model`` on its training pool (a seeded sample of ``pool_size``).
 
     What ``dslib filter`` writes, and the first filter of :class:`Rounds` with the same
     settings (same pool, same seed: the same file).
     """
-    model, task = load_model_and_task(dataclasses.replace(cfg, train_subset=None))
+    model, task = build.model_and_task(update(cfg, {"task.train_subset": None}))
     pool = list(task.train_items)
     if pool_size is not None and pool_size < len(pool):
-        pool = random.Random(cfg.seed).sample(pool, pool_size)
-    return write_round_filter(cfg, 1, Path(path), make_policy(model, cfg.seed), model, task,
-                              pool, k, delta, strict, progress, config)
+        pool = random.Random(cfg.run.seed).sample(pool, pool_size)
+    return write_round_filter(cfg, 1, Path(path), make_policy(model, seed=cfg.run.seed), model,
+                              task, pool, k, delta, strict, progress, config)
 
 
 def write_round_filter(cfg: TrainConfig, i: int, path: Path, policy: Any, model: Any,
@@ -357,12 +288,12 @@ def write_round_filter(cfg: TrainConfig, i: int, path: Path, policy: Any, model:
                        progress: bool, config: dict[str, Any] | None = None
                        ) -> tuple[Any, list[Any]]:
     """The filter before round ``i``: Pass1@K of ``policy`` on ``items``, seeded by (seed, i)."""
-    policy.seed(cfg.seed * 1_000_003 + 7919 * i)
+    policy.seed(cfg.run.seed * 1_000_003 + 7919 * i)
     return filter_file(
         policy, model, items, task.verifier, path, k=k, delta=delta, strict=strict,
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-        config={"round": i, "model": cfg.model, "train_levels": list(cfg.train_levels),
-                "split": cfg.train_split, **(config or {})},
+        max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
+        config={"round": i, "model": cfg.task.model, "train_levels": list(cfg.task.levels),
+                "split": cfg.task.split, **(config or {})},
         progress=progress,
     )
 

@@ -37,12 +37,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dslib.config import check_types
+from dslib.config import from_dict as config_from_dict
+from dslib.config import override as config_override
+from dslib.evaluate import evaluate
+from dslib.policy.hf import load_causal_lm
+from dslib.policy.make import make_policy
+from dslib.policy.qwen2 import new_qwen2
 from dslib.progress import progress_bar
 from dslib.tasks import countdown
 from dslib.tasks.base import Prompted, TokenVerifier, chat_prompt_ids, prompt_all
 
 #: modules whose source decides what a build produces (their digest is part of the cache key)
-BUILD_MODULES = ("dslib.tiny", "dslib.tasks.countdown", "dslib.tasks.base")
+BUILD_MODULES = (
+    "dslib.tiny", "dslib.tasks.countdown", "dslib.tasks.base", "dslib.policy.qwen2")
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 EOS_TOKEN = "<|im_end|>"
@@ -114,9 +122,28 @@ class TinyConfig:
     the thread count splits float sums, so a build on 1 thread differs slightly from one on 2"""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.solution_style not in countdown.SOLUTION_STYLES:
-            raise ValueError(f"solution_style={self.solution_style!r}: choose from "
-                             f"{countdown.SOLUTION_STYLES}")
+            raise ValueError(f"TinyConfig.solution_style must be one of "
+                             f"{countdown.SOLUTION_STYLES}, got {self.solution_style!r}")
+        bad = [lv for lv in self.levels
+               if not countdown.MIN_NUMBERS <= lv <= countdown.MAX_NUMBERS]
+        if not self.levels or bad:
+            raise ValueError(f"TinyConfig.levels must be numbers in {countdown.MIN_NUMBERS}.."
+                             f"{countdown.MAX_NUMBERS}, got {self.levels!r}")
+        if len(self.sft_mix) != len(self.levels) or any(w < 0 for w in self.sft_mix):
+            raise ValueError(f"TinyConfig.sft_mix must hold one share >= 0 per level "
+                             f"{self.levels}, got {self.sft_mix!r}")
+        for name in ("max_number", "max_target", "problems_per_level", "vocab_size",
+                     "hidden_size", "intermediate_size", "num_hidden_layers",
+                     "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+                     "sft_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TinyConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.lr <= 0 or self.warmup_steps < 0 or self.weight_decay < 0 or self.seed < 0:
+            raise ValueError(f"TinyConfig needs lr > 0 and warmup_steps, weight_decay, seed "
+                             f">= 0, got lr={self.lr!r}, warmup_steps={self.warmup_steps!r}, "
+                             f"weight_decay={self.weight_decay!r}, seed={self.seed!r}")
 
     def key(self) -> str:
         """Short hash naming the cache directory: the config, the build code and the machine.
@@ -156,25 +183,10 @@ class TinyReasoner:
             raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
         info_file = path / "build_info.json"
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
-        data = info.get("config")
-        cfg = TinyConfig()
-        if data:
-            known = {f.name for f in dataclasses.fields(TinyConfig)}
-            missing = sorted(known - set(data))
-            if missing:
-                raise ValueError(f"{info_file}: the build's config lacks {missing}: it was made "
-                                 "by an older dslib; rebuild it (python -m dslib.tiny --force)")
-            fixed = {
-                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
-                if isinstance(v, list) else v
-                for k, v in data.items() if k in known
-            }
-            cfg = dataclasses.replace(cfg, **fixed)
+        cfg = config_from_info(info["config"], info_file) if info.get("config") else TinyConfig()
         return cls(path, cfg, info)
 
     def load_model(self) -> Any:
-        from dslib.policy.hf import load_causal_lm
-
         return load_causal_lm(self.path)
 
     def load_tokenizer(self) -> Any:
@@ -183,9 +195,7 @@ class TinyReasoner:
         return AutoTokenizer.from_pretrained(str(self.path))
 
     def load_policy(self, seed: int = 0) -> Any:
-        from dslib.policy.hf import HFPolicy
-
-        return HFPolicy.from_pretrained(self.path, seed=seed)
+        return make_policy(self.load_model(), seed=seed, source=self.path)
 
     def prompted(self, level: int, split: str, count: int | None = None) -> list[Prompted]:
         """Problems of one level/split with their chat prompt ids, ready for ``search.run``.
@@ -304,22 +314,14 @@ def build_tokenizer(cfg: TinyConfig) -> Any:
 def build_model(cfg: TinyConfig, tokenizer: Any) -> Any:
     """A randomly initialised Qwen2 of the configured size (seeded)."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(cfg.seed)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size, num_hidden_layers=cfg.num_hidden_layers,
-        num_attention_heads=cfg.num_attention_heads, num_key_value_heads=cfg.num_key_value_heads,
-        max_position_embeddings=cfg.max_position_embeddings, tie_word_embeddings=True,
-        bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = None
-    return model
+    return new_qwen2(
+        len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id,
+        hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        max_position_embeddings=cfg.max_position_embeddings)
 
 
 def sft_examples(cfg: TinyConfig, tokenizer: Any) -> dict[int, list[tuple[list[int], list[int]]]]:
@@ -512,14 +514,8 @@ def difficulty_table(
     default ``split="test"`` is held out; ``split="sft"`` scores the problems the SFT saw, so
     the difference between the two tables is what the model memorised rather than learned.
     """
-    from dslib.evaluate import evaluate
-    from dslib.policy.hf import HFPolicy
-
     tokenizer = reasoner.load_tokenizer()
-    policy = HFPolicy(
-        reasoner.load_model(), eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, seed=seed,
-    )
+    policy = make_policy(reasoner.load_model(), seed=seed, source=reasoner.path)
     verifier = TokenVerifier(tokenizer, countdown.verify)
     rows = []
     for level in reasoner.config.levels:
@@ -556,20 +552,22 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def override(cfg: TinyConfig, assignments: list[str]) -> TinyConfig:
-    """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new config (ValueError on unknown
-    fields or unparsable assignments)."""
-    from dslib.config import parse_assignment
+    """``["sft_steps=2000", "num_hidden_layers=4"]`` -> a new, checked config
+    (``dslib.config.override``: a ValueError names the field, the value and what is allowed)."""
+    return config_override(cfg, assignments)
 
-    names = {f.name for f in dataclasses.fields(cfg)}
-    changes: dict[str, Any] = {}
-    for item in assignments:
-        name, value = parse_assignment(item)
-        if name not in names:
-            raise ValueError(f"{item!r}: unknown TinyConfig field; have {sorted(names)}")
-        if isinstance(value, list):  # tuples in the dataclass; JSON gives lists
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        changes[name] = value
-    return dataclasses.replace(cfg, **changes)
+
+def config_from_info(data: dict[str, Any], source: object) -> TinyConfig:
+    """The :class:`TinyConfig` stored in a build's ``build_info.json`` (``source`` names it in
+    errors). Every field must be there, so a checkpoint reloads with its build's splits; keys
+    that are not TinyConfig fields do not change the build and are ignored."""
+    names = {f.name for f in dataclasses.fields(TinyConfig)}
+    missing = sorted(names - set(data))
+    if missing:
+        raise ValueError(f"{source}: the build's config lacks {missing}; rebuild it "
+                         "(python -m dslib.tiny --force) or train from a newer checkpoint")
+    return config_from_dict(TinyConfig, {k: v for k, v in data.items() if k in names},
+                            str(source))
 
 
 #: environment variable of ``FIELD=VALUE`` assignments (separated by spaces) that change the

@@ -53,92 +53,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Protocol
 
 import torch
 
+from dslib.config import TreeGRPOConfig
 from dslib.tree import Node, Tree
 
-_REWARD = ("fine", "coarse", "fine_raw")
-_BASELINE = ("recorded", "tree", "none")
-_LOSS_AGG = ("token_mean", "step_mean", "seq_mean_token_mean")
 STD_EPS = 1e-6
 """added to sigma in the std normalisation (verl's ``epsilon``)"""
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"TreeGRPOConfig.{name} must be one of {allowed}, got {value!r}")
-
-
-@dataclass
-class TreeGRPOConfig:
-    """Rewards, advantages and loss of Tree-GRPO (reference §4.1-§4.3, §6, Table 4)."""
-
-    reward: str = "fine"
-    """token rewards: "fine" soft-clipped node q (code, §4.1, v4 Eq. 13), "coarse" terminal
-    score on every token (Tree-GRPO = DAPO), "fine_raw" node q without soft clip (Table 4
-    "fine-grained")"""
-    eps_q: float = 1.0
-    """soft-clip temperature eps_q (adv_temperature; v4 Eq. 13)"""
-    q_max: float = 1.0
-    """soft-clip scale q_max (q_value_max; v4 Eq. 13)"""
-    overlong_buffer: int | None = None
-    """DAPO overlong buffer in tokens (released run: 4096); None disables the penalty (§4.1)"""
-    overlong_factor: float = 1.0
-    """DAPO overlong penalty factor: the penalty reaches -factor at max_response_tokens (§4.1)"""
-    max_response_tokens: int | None = None
-    """response cap the overlong buffer ends at (released run: 16384); needed with a buffer"""
-    baseline: str = "recorded"
-    """mu: "recorded" mean final reward of the recorded trajectories (code), "tree" mean score of
-    every terminal node of the tree (paper, v4 Eq. 15), "none" mu = 0 (§4.2, §11 item 9)"""
-    std_norm: bool = False
-    """divide by (sigma_pop + 1e-6) (verl norm_adv_by_std_in_grpo; Table 4 "standard"); the
-    scripts turn it off: mean-only (§4.2, §11 item 12)"""
-    clip_low: float = 0.2
-    """eps_low: the ratio is clipped below at 1 - clip_low (§4.3)"""
-    clip_high: float = 0.28
-    """eps_high: the ratio is clipped above at 1 + clip_high (Clip-Higher; §4.3)"""
-    dual_clip: float | None = 10.0
-    """c of dual-clip PPO: for A < 0 the loss is capped at -A * c (clip_ratio_c; §4.3); None: off"""
-    loss_agg: str = "token_mean"
-    """"token_mean" flat masked mean over the batch (code), "step_mean" mean within each step then
-    over steps (paper v4 Eq. 14), "seq_mean_token_mean" mean per sequence then over sequences
-    (GRPO-style; §4.3, §11 item 11)"""
-
-    def __post_init__(self) -> None:
-        _check_choice("reward", self.reward, _REWARD)
-        _check_choice("baseline", self.baseline, _BASELINE)
-        _check_choice("loss_agg", self.loss_agg, _LOSS_AGG)
-        if self.eps_q <= 0.0:
-            raise ValueError(f"TreeGRPOConfig.eps_q must be > 0, got {self.eps_q!r}")
-        if self.overlong_buffer is not None:
-            if self.overlong_buffer < 1:
-                raise ValueError(
-                    "TreeGRPOConfig.overlong_buffer must be >= 1 or None, "
-                    f"got {self.overlong_buffer!r}"
-                )
-            if self.max_response_tokens is None or self.max_response_tokens < self.overlong_buffer:
-                raise ValueError(
-                    "TreeGRPOConfig.overlong_buffer needs max_response_tokens >= overlong_buffer, "
-                    f"got max_response_tokens={self.max_response_tokens!r}"
-                )
-        if not 0.0 <= self.clip_low < 1.0:
-            raise ValueError(f"TreeGRPOConfig.clip_low must be in [0, 1), got {self.clip_low!r}")
-        if self.clip_high < 0.0:
-            raise ValueError(f"TreeGRPOConfig.clip_high must be >= 0, got {self.clip_high!r}")
-        # verl asserts clip_ratio_c > 1: a cap below 1 would bite on unclipped on-policy tokens
-        if self.dual_clip is not None and self.dual_clip <= 1.0:
-            raise ValueError(
-                f"TreeGRPOConfig.dual_clip must be > 1 or None, got {self.dual_clip!r}"
-            )
-
-    @classmethod
-    def paper_1p5b(cls, **overrides: object) -> TreeGRPOConfig:
-        """The released 1.5B run (§6): code defaults plus a 4096-token overlong buffer at 16384."""
-        base = cls(overlong_buffer=4096, max_response_tokens=16384)
-        return replace(base, **overrides) if overrides else base
 
 
 class TrajectoryLike(Protocol):

@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a few steps of everything")
     ap.add_argument("--only", nargs="*", default=[], metavar="NN",
                     help="notebook numbers to run, e.g. --only 05 06")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="TrainConfig override passed to notebook 06")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="config override passed to notebook 06, e.g. optim.lr=1e-4")
     args = ap.parse_args(argv)
     report = run(Path(args.out), args.preset, args.smoke, args.only, args.set)
     print(f"report: {report}")

@@ -24,7 +24,6 @@ for checking the scripts, not results.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import statistics
@@ -34,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dslib.cli import mean_std
+from dslib.report import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
@@ -64,37 +63,45 @@ FIRST_BUILD: tuple[str, ...] = ("sft_mix=[0.45,0.35,0.2]",)
 def base_config(quick: bool) -> Any:
     """The tiny preset, as it was (``--setup first``) or is; ``quick``: 2 steps of 4
     problems, evaluations on 8 problems."""
-    from dslib.trainer import preset
+    from dslib.config import update
+    from dslib.presets import preset
 
     cfg = preset("tiny")
     if RUNS["setup"] == "first":
-        cfg = dataclasses.replace(cfg, train_levels=(3, 4, 5), steps=150, eval_every=75)
+        cfg = update(cfg, {"task.levels": (3, 4, 5), "run.steps": 150, "eval.every": 75})
         if not quick:  # quick runs check the scripts on the cached default build
-            cfg = dataclasses.replace(cfg, tiny_build=FIRST_BUILD)
+            cfg = update(cfg, {"task.tiny_build": FIRST_BUILD})
     if quick:
-        cfg = dataclasses.replace(cfg, steps=2, problems_per_step=4, eval_every=2,
-                                  eval_problems=8, eval_samples=2,
-                                  search=dataclasses.replace(cfg.search, n_trajectories=2))
+        cfg = update(cfg, {"run.steps": 2, "run.problems_per_step": 4, "eval.every": 2,
+                           "eval.problems": 8, "eval.samples": 2,
+                           "rollout.search.n_trajectories": 2})
     return cfg
 
 
 def with_overrides(cfg: Any, assignments: Sequence[str]) -> Any:
-    from dslib.trainer import apply_overrides
+    from dslib.config import override
 
-    return apply_overrides(cfg, list(assignments))
+    return override(cfg, list(assignments))
+
+
+def changed(cfg: Any, changes: dict[str, Any]) -> Any:
+    """``cfg`` with dotted-path fields replaced (``dslib.config.update``)."""
+    from dslib.config import update
+
+    return update(cfg, changes)
 
 
 #: Table 4 rows as config overrides, cumulative as in the paper (reference §9.4): the vanilla
 #: q backup, outcome (coarse) token scores and no advantage normalisation under the UCT restart;
 #: then the constrained q update, fine scores, std then mean-only normalisation, the frontier
 EVOLUTION: list[tuple[str, list[str]]] = [
-    ("vanilla DeepSearch", ["search.backup_rule=vanilla", "grpo.reward=coarse",
-                            "grpo.baseline=none", "search.backtrace=uct"]),
-    ("+ new q update, coarse scores", ["grpo.reward=coarse", "grpo.baseline=none",
-                                       "search.backtrace=uct"]),
-    ("+ fine-grained scores", ["grpo.baseline=none", "search.backtrace=uct"]),
-    ("+ standard normalisation", ["grpo.std_norm=true", "search.backtrace=uct"]),
-    ("+ mean-only normalisation", ["search.backtrace=uct"]),
+    ("vanilla DeepSearch", ["rollout.search.backup_rule=vanilla", "optim.grpo.reward=coarse",
+                            "optim.grpo.baseline=none", "rollout.search.backtrace=uct"]),
+    ("+ new q update, coarse scores", ["optim.grpo.reward=coarse", "optim.grpo.baseline=none",
+                                       "rollout.search.backtrace=uct"]),
+    ("+ fine-grained scores", ["optim.grpo.baseline=none", "rollout.search.backtrace=uct"]),
+    ("+ standard normalisation", ["optim.grpo.std_norm=true", "rollout.search.backtrace=uct"]),
+    ("+ mean-only normalisation", ["rollout.search.backtrace=uct"]),
     ("+ frontier selection (default)", []),
 ]
 
@@ -111,7 +118,7 @@ def same_run(cfg: Any, runs: Path) -> Path | None:
     The default rows of Tables 4 and 5 are the plateau study's DeepSearch runs: same config,
     same seed, and training is deterministic on the CPU, so they are trained once.
     """
-    from dslib.trainer import TrainConfig
+    from dslib.config import TrainConfig
 
     def normal(c: Any) -> Any:  # JSON form; fields newer than a run's file take defaults
         return json.loads(json.dumps(c.to_dict()))
@@ -194,8 +201,9 @@ def plateau(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
     base = base_config(quick)
     runs: dict[str, list[list[dict[str, Any]]]] = {"deepsearch": [], "grpo": []}
     for seed in seeds:
-        ds = dataclasses.replace(base, mode="deepsearch", seed=seed)
-        gr = dataclasses.replace(base, mode="grpo", seed=seed, samples_per_problem=12)
+        ds = changed(base, {"rollout.strategy": "tree", "run.seed": seed})
+        gr = changed(base, {"rollout.strategy": "flat", "run.seed": seed,
+                            "rollout.samples_per_problem": 12})
         runs["deepsearch"].append(train(ds, RUNS["dir"] / "plateau" / f"deepsearch-s{seed}"))
         runs["grpo"].append(train(gr, RUNS["dir"] / "plateau" / f"grpo-n12-s{seed}"))
     levels = sorted(first_eval(runs["deepsearch"][0]))
@@ -249,7 +257,7 @@ def variants(out: Path, seeds: Sequence[int], quick: bool, command: str, name: s
     toks: dict[str, list[int]] = {}
     for label, overrides in rows:
         for seed in seeds:
-            cfg = with_overrides(dataclasses.replace(base, seed=seed), overrides)
+            cfg = with_overrides(changed(base, {"run.seed": seed}), overrides)
             slug = label.replace(" ", "_").replace("+", "").replace("(", "").replace(")", "")
             h = train(cfg, RUNS["dir"] / name / f"{slug}-s{seed}")
             results.setdefault(label, []).append(final_eval(h))
@@ -271,17 +279,18 @@ def evolution(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str
 
 
 def negatives(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
-    rows = [(n.replace("_", " "), [f"search.negative_choice={n}"]) for n in NEGATIVES]
+    rows = [(n.replace("_", " "), [f"rollout.search.negative_choice={n}"]) for n in NEGATIVES]
     return variants(out, seeds, quick, command, "negatives",
                     "Which wrong path to supervise (paper Table 5)", rows)
 
 
 def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
-    from dslib.rounds import Rounds, smoke, table6, tiny_rounds
+    from dslib.presets import smoke, tiny_rounds
+    from dslib.rounds import Rounds, table6
 
     tables, per_seed = [], []
     for seed in seeds:
-        cfg, rcfg = dataclasses.replace(base_config(False), seed=seed), tiny_rounds()
+        cfg, rcfg = changed(base_config(False), {"run.seed": seed}), tiny_rounds()
         if quick:
             cfg, rcfg = smoke(cfg, rcfg)
         rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}",
@@ -326,16 +335,17 @@ def throughput(out: Path, seeds: Sequence[int], quick: bool, command: str) -> st
     short runs of each mode made for this study (run it alone: it times the machine), plus
     the tree-vs-flat sampling comparison of the search study when it has run."""
     base = base_config(quick)
-    steps = base.steps if quick else 10
-    modes = {"deepsearch": {"mode": "deepsearch"},
-             "grpo (n=12)": {"mode": "grpo", "samples_per_problem": 12}}
+    steps = base.run.steps if quick else 10
+    modes = {"deepsearch": {"rollout.strategy": "tree"},
+             "grpo (n=12)": {"rollout.strategy": "flat", "rollout.samples_per_problem": 12}}
     rows = ["| mode | search / sampling s | log-prob recompute s | update s | sampled tokens "
             "| sampled tokens/s (rollout) | forward / sampled tokens (prefix once per call; "
             "every copy re-prefilled) |",
             "|---|---|---|---|---|---|---|"]
     data = {}
     for label, change in modes.items():
-        cfg = dataclasses.replace(base, seed=seeds[0], steps=steps, eval_every=0, **change)
+        cfg = changed(base, {"run.seed": seeds[0], "run.steps": steps, "eval.every": 0,
+                             **change})
         slug = label.split()[0]
         h = [r for r in train(cfg, RUNS["dir"] / "throughput" / f"{slug}-s{seeds[0]}")
              if r.get("kind") == "train"]

@@ -31,8 +31,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from dslib.cli import mean_std
 from dslib.progress import progress_bar
+from dslib.report import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 

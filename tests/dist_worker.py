@@ -21,7 +21,8 @@ def _join(rank: int, world: int, init_file: str) -> None:
 
 def _config_and_task(model_dir: str, cfg_dict: dict):
     from dslib import tiny
-    from dslib.trainer import TrainConfig, countdown_task
+    from dslib.build import countdown_task
+    from dslib.config import TrainConfig
 
     cfg = TrainConfig.from_dict(cfg_dict)
     return cfg, countdown_task(cfg, tiny.TinyReasoner.from_dir(model_dir))
@@ -41,7 +42,7 @@ def run(rank: int, world: int, init_file: str, model_dir: str, samples_file: str
         trainer = Trainer(cfg, Path(out) / "update", model=load_causal_lm(model_dir), task=task,
                           progress=False)
         samples = pickle.loads(Path(samples_file).read_bytes())
-        trainer.update(samples, step=0)
+        trainer.learner.update(samples, seed=0)
         torch.save(trainer.model.state_dict(), Path(out) / f"update-{rank}.pt")
         torch.save({n: q.grad for n, q in trainer.model.named_parameters()},
                    Path(out) / f"grads-{rank}.pt")  # the last mini-batch's summed gradients
@@ -69,31 +70,31 @@ def run_sharded(rank: int, world: int, init_file: str, model_dir: str, samples_f
         run_dir = Path(out) / "sharded"
         trainer = Trainer(cfg, run_dir, model=load_causal_lm(model_dir), task=task,
                           progress=False)
-        assert trainer.sharded_optimizer
+        assert trainer.learner.sharded
         samples = pickle.loads(Path(samples_file).read_bytes())
-        trainer.update(samples, step=0)
+        trainer.learner.update(samples, seed=0)
         torch.save(trainer.model.state_dict(), Path(out) / f"sharded-update-{rank}.pt")
         # this rank's AdamW state: the parameters of its partition, by name
         names = {id(q): n for n, q in trainer.model.named_parameters()}
-        local = trainer.optimizer.optim.state
+        local = trainer.learner.optimizer.optim.state
         torch.save({names[id(q)]: {k: v.clone() for k, v in s.items()} for q, s in local.items()},
                    Path(out) / f"sharded-state-{rank}.pt")
         # a checkpoint as train() writes it: every rank gathers, rank 0 saves
-        trainer.gather_optimizer_state()
+        trainer.learner.gather_state()
         if rank == 0:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(json.dumps(cfg.to_dict()))
+            trainer.files.write_config(cfg.to_dict())
             trainer.save_checkpoint()
         dist.barrier()
         # every rank resumes it sharded: its own part of the moments, and the next update
         # continues exactly as the run that saved it
         back = Trainer.resume(run_dir, task=task, progress=False)
-        assert back.sharded_optimizer
+        assert back.learner.sharded
         mine = {names[id(q)] for q in local}
-        again = {n for n, q in back.model.named_parameters() if q in back.optimizer.optim.state}
+        again = {n for n, q in back.model.named_parameters()
+                 if q in back.learner.optimizer.optim.state}
         assert again == mine, (again, mine)
-        trainer.update(samples, step=1)
-        back.update(samples, step=1)
+        trainer.learner.update(samples, seed=1)
+        back.learner.update(samples, seed=1)
         after = back.model.state_dict()
         assert all(torch.equal(v, after[k]) for k, v in trainer.model.state_dict().items())
         # a whole step through train(), which gathers on every rank before rank 0 saves

@@ -76,7 +76,7 @@ def test_bench_scripts_reject_an_unknown_tiny_field():
     import pytest
 
     args = bench_search.parse_args(["--tiny", "sft_stepz=9"])
-    with pytest.raises(SystemExit, match="--tiny.*unknown TinyConfig field"):
+    with pytest.raises(SystemExit, match="--tiny.*unknown field 'sft_stepz' of TinyConfig"):
         bench_search.load_reasoner(args)
     assert bench_search.build_label(bench_search.parse_args(["--tiny", "sft_steps=9"])) \
         == "sft_steps=9"

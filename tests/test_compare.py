@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dslib.cli import group_by_config, main, mean_std, seed_table
+from dslib.cli import main
+from dslib.report import group_by_config, mean_std, seed_table
 
 
 def _run(root: Path, name: str, cfg: dict, evals: list[dict]) -> Path:
@@ -20,6 +21,11 @@ def _run(root: Path, name: str, cfg: dict, evals: list[dict]) -> Path:
     return d
 
 
+def cfg(seed: int, lr: float = 1e-6) -> dict:
+    """A run's config.json: sections, the seed in ``run``."""
+    return {"optim": {"lr": lr}, "run": {"seed": seed}}
+
+
 def test_mean_std_formats() -> None:
     assert mean_std([]) == "-"
     assert mean_std([0.5]) == "0.500"
@@ -27,16 +33,21 @@ def test_mean_std_formats() -> None:
 
 
 def test_group_by_config_ignores_only_the_seed(tmp_path: Path) -> None:
-    a0 = _run(tmp_path, "a-s0", {"lr": 1, "seed": 0}, [])
-    b = _run(tmp_path, "b", {"lr": 2, "seed": 0}, [])
-    a1 = _run(tmp_path, "a-s1", {"lr": 1, "seed": 1}, [])
+    a0 = _run(tmp_path, "a-s0", cfg(lr=1, seed=0), [])
+    b = _run(tmp_path, "b", cfg(lr=2, seed=0), [])
+    a1 = _run(tmp_path, "a-s1", cfg(lr=1, seed=1), [])
     assert group_by_config([a0, b, a1]) == {"a": [a0, a1], "b": [b]}
     other = tmp_path / "elsewhere"
     other.mkdir()
-    a_lr3 = _run(other, "a-s0", {"lr": 3, "seed": 0}, [])  # same name, different config
+    a_lr3 = _run(other, "a-s0", cfg(lr=3, seed=0), [])  # same name, different config
     assert group_by_config([a0, a1, a_lr3]) == {"a": [a0, a1], "a (2)": [a_lr3]}
-    with pytest.raises(SystemExit, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
         group_by_config([tmp_path])
+    bare = tmp_path / "bare"  # metrics but no config: cannot be grouped
+    bare.mkdir()
+    (bare / "metrics.jsonl").write_text("")
+    with pytest.raises(SystemExit, match="bare: no config.json"):
+        main(["compare", "--seeds", str(a0), str(bare)])
 
 
 def test_seed_table_by_hand(tmp_path: Path) -> None:
@@ -54,7 +65,7 @@ def test_seed_table_by_hand(tmp_path: Path) -> None:
 
 def test_compare_cli_with_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ev = [{"step": 0, "L4/pass@1": 0.3}, {"step": 5, "L4/pass@1": 0.25}]
-    runs = [_run(tmp_path, f"x-s{s}", {"mode": "grpo", "seed": s}, ev) for s in (0, 1)]
+    runs = [_run(tmp_path, f"x-s{s}", cfg(seed=s), ev) for s in (0, 1)]
     assert main(["compare", "--seeds", *map(str, runs)]) == 0
     out = capsys.readouterr().out
     assert "| x | 2 | L4 | 0.300 ± 0.000 | 0.250 ± 0.000 | -0.050 ± 0.000 |" in out
@@ -62,7 +73,7 @@ def test_compare_cli_with_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "| x-s1 | L4 | 0.300 (step 0) | 0.250 (step 5) | -0.050 |" in capsys.readouterr().out
     twin = tmp_path / "copy"
     twin.mkdir()
-    same_name = _run(twin, "x-s1", {"mode": "grpo", "seed": 1}, ev)
+    same_name = _run(twin, "x-s1", cfg(seed=1), ev)
     assert main(["compare", str(runs[1]), str(same_name)]) == 0
     out = capsys.readouterr().out
     assert f"| {runs[1]} | L4 |" in out and f"| {same_name} | L4 |" in out

@@ -11,16 +11,19 @@ import torch
 import torch.multiprocessing as mp
 
 from dslib import distributed
-from dslib.config import SearchConfig
-from dslib.trainer import TrainConfig, Trainer, countdown_task
+from dslib.build import countdown_task
+from dslib.config import SearchConfig, TrainConfig, update
+from dslib.rollouts import flatten
+from dslib.trainer import Trainer
 
 
 def cfg_for_test() -> TrainConfig:
-    return TrainConfig(
-        mode="grpo", steps=1, problems_per_step=4, samples_per_problem=4, lr=1e-3,
-        warmup_steps=1, weight_decay=0.1, mini_batches=2, eval_every=0, train_levels=(3,),
-        eval_levels=(3,), max_new_tokens=24, search=SearchConfig.tiny(n_trajectories=2),
-    )
+    return update(TrainConfig(), {
+        "rollout.strategy": "flat", "run.steps": 1, "run.problems_per_step": 4,
+        "rollout.samples_per_problem": 4, "optim.lr": 1e-3, "optim.warmup_steps": 1,
+        "optim.weight_decay": 0.1, "optim.mini_batches": 2, "eval.every": 0,
+        "task.levels": (3,), "eval.levels": (3,), "rollout.max_new_tokens": 24,
+        "rollout.search": SearchConfig.tiny(n_trajectories=2)})
 
 
 def test_shard_and_owned_cover_everything_once():
@@ -37,14 +40,14 @@ def single_update(quick_reasoner, tmp_path, cfg: TrainConfig) -> Trainer:
     task = countdown_task(cfg, quick_reasoner)
     single = Trainer(cfg, tmp_path / "single", model=quick_reasoner.load_model(), task=task,
                      progress=False)
-    samples, _ = single.flat_rollouts(single.problems_for(0))
+    samples = flatten(single.rollouts(single.problems_for(0), 0))
     # advantages of our choosing: the update's arithmetic is what is compared, and the
     # under-trained model would give all-zero (silent) groups
     rng = random.Random(0)
     samples = [dataclasses.replace(s, advantages=[rng.uniform(-1, 1)] * len(s.response_ids))
                for s in samples]
     (tmp_path / "samples.pkl").write_bytes(pickle.dumps(samples))
-    single.update(samples, step=0)
+    single.learner.update(samples, seed=0)
     return single
 
 
@@ -65,14 +68,15 @@ def test_two_processes_match_one(quick_reasoner, tmp_path):
     ranks = [torch.load(tmp_path / f"update-{r}.pt") for r in range(2)]
     for key, ref in reference.items():
         assert torch.equal(ranks[0][key], ranks[1][key]), key
-        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.lr, key
+        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.optim.lr, key
     assert any(not torch.equal(ref, quick_reasoner.load_model().state_dict()[k])
                for k, ref in reference.items())  # the update did move the weights
 
     steps = [torch.load(tmp_path / f"step-{r}.pt") for r in range(2)]
     assert all(torch.equal(steps[0][k], steps[1][k]) for k in steps[0])
     hist = [json.loads((tmp_path / f"history-{r}.json").read_text()) for r in range(2)]
-    assert hist[0][-1]["sequences"] == cfg.problems_per_step * cfg.samples_per_problem
+    assert hist[0][-1]["sequences"] == (cfg.run.problems_per_step
+                                        * cfg.rollout.samples_per_problem)
     assert hist[0][-1]["sampled_tokens"] == hist[1][-1]["sampled_tokens"]  # global counts
     rows = (tmp_path / "e2e" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 1  # rank 0 alone writes
@@ -86,9 +90,9 @@ def _run(rank, *args):
 
 def test_sharded_optimizer_matches_one_process_and_resumes(quick_reasoner, tmp_path):
     # a 4-update warm-up: the scheduler's lr (1/4, then 2/4 of lr) must reach the shards
-    cfg = dataclasses.replace(cfg_for_test(), shard_optimizer=True, warmup_steps=4)
+    cfg = update(cfg_for_test(), {"optim.shard_optimizer": True, "optim.warmup_steps": 4})
     single = single_update(quick_reasoner, tmp_path, cfg)
-    assert not single.sharded_optimizer  # ignored with one process
+    assert not single.learner.sharded  # ignored with one process
     reference = single.model.state_dict()
 
     mp.spawn(_run_sharded, args=(2, str(tmp_path / "init"), str(quick_reasoner.path),
@@ -98,7 +102,7 @@ def test_sharded_optimizer_matches_one_process_and_resumes(quick_reasoner, tmp_p
     ranks = [torch.load(tmp_path / f"sharded-update-{r}.pt") for r in range(2)]
     for key, ref in reference.items():
         assert torch.equal(ranks[0][key], ranks[1][key]), key
-        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.lr, key
+        assert (ranks[0][key] - ref).abs().max().item() <= 0.01 * cfg.optim.lr, key
     steps = [torch.load(tmp_path / f"sharded-step-{r}.pt") for r in range(2)]
     assert all(torch.equal(steps[0][k], steps[1][k]) for k in steps[0])
     assert (tmp_path / "sharded-e2e" / "checkpoint" / "optimizer.pt").exists()
@@ -114,16 +118,17 @@ def test_sharded_optimizer_matches_one_process_and_resumes(quick_reasoner, tmp_p
 
     # the checkpoint holds the full state: a single process resumes it with plain AdamW
     resumed = Trainer.resume(tmp_path / "sharded", task=single.task, progress=False)
-    assert not resumed.sharded_optimizer
+    assert not resumed.learner.sharded
     owner = {n: s[n] for s in states for n in s}
     for name, q in resumed.model.named_parameters():
-        state = resumed.optimizer.state[q]
+        state = resumed.learner.optimizer.state[q]
         for key in ("step", "exp_avg", "exp_avg_sq"):
             assert torch.equal(state[key], owner[name][key]), (name, key)
         assert torch.equal(q, ranks[0][name]), name
-    assert int(resumed.optimizer.state[next(resumed.model.parameters())]["step"]) == 2
-    assert resumed.scheduler.get_last_lr() == single.scheduler.get_last_lr()
-    assert resumed.optimizer.param_groups[0]["lr"] == single.optimizer.param_groups[0]["lr"]
+    opt, ref = resumed.learner.optimizer, single.learner.optimizer
+    assert int(opt.state[next(resumed.model.parameters())]["step"]) == 2
+    assert resumed.learner.lr == single.learner.lr
+    assert opt.param_groups[0]["lr"] == ref.param_groups[0]["lr"]
 
 
 def _run_sharded(rank, *args):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dslib import evaluate as ev
+from dslib import benchmarks as bm
+from dslib import cli
 from dslib import verify as verify_mod
 from dslib.policy.base import Segment, per_prefix_counts
 from dslib.tasks import math as m
@@ -104,7 +105,7 @@ def run(policy, sets, out, **kw):
     kw.setdefault("grader", boxed_grader)
     kw.setdefault("fingerprint", {"digest": "fake-model-1"})
     kw.setdefault("progress", False)
-    return ev.evaluate_math(policy, CharTokenizer(), sets, out, **kw)
+    return bm.evaluate_math(policy, CharTokenizer(), sets, out, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,16 +163,16 @@ def test_prompt_is_chat_template_plus_suffix(tmp_path: Path) -> None:
 def test_outputs_and_markdown(tmp_path: Path) -> None:
     sets = {"math500": problems("math500", ["1", "2"])}
     table = run(TextPolicy(lambda q, j, r: "\\boxed{1}"), sets, tmp_path, label="fake")
-    for name in (ev.CONFIG_FILE, ev.RESULTS_FILE, ev.TABLE_JSON, ev.TABLE_MD):
+    for name in (bm.CONFIG_FILE, bm.RESULTS_FILE, bm.TABLE_JSON, bm.TABLE_MD):
         assert (tmp_path / name).exists()
-    assert json.loads((tmp_path / ev.TABLE_JSON).read_text()) == table
-    recs = [json.loads(x) for x in (tmp_path / ev.RESULTS_FILE).read_text().splitlines()]
+    assert json.loads((tmp_path / bm.TABLE_JSON).read_text()) == table
+    recs = [json.loads(x) for x in (tmp_path / bm.RESULTS_FILE).read_text().splitlines()]
     assert [(r["benchmark"], r["id"], r["correct"]) for r in recs] == [
         ("math500", "math500-0", 4), ("math500", "math500-1", 0),
     ]
     assert recs[1]["samples"][0] == {"correct": False, "extracted": "1", "reason": "wrong",
                                      "tokens": 10, "finished": True}
-    md = (tmp_path / ev.TABLE_MD).read_text()
+    md = (tmp_path / bm.TABLE_MD).read_text()
     assert "| **DeepSearch-1.5B** | 53.65 | 35.42 | 90.39 | 92.53 | 40.00 | 65.72 | 62.95 |" in md
     assert "| this run: `fake` (avg@4) | - | - | - | 50.00 | - | - | 50.00 |" in md
     assert "Partial run" in md
@@ -189,7 +190,7 @@ def test_grader_errors_are_recorded_not_fatal(tmp_path: Path) -> None:
         table = run(policy, {"aime25": problems("aime25", ["3"])}, tmp_path, grader=grader)
     stats = table["benchmarks"]["aime25"]
     assert stats["grader_errors"] == 1 and stats["correct"] == 3
-    rec = json.loads((tmp_path / ev.RESULTS_FILE).read_text())
+    rec = json.loads((tmp_path / bm.RESULTS_FILE).read_text())
     assert rec["samples"][0]["reason"] == "grader_error"
     assert "parser exploded" in rec["samples"][0]["error"]
 
@@ -222,15 +223,15 @@ def test_resume_after_kill_gives_the_uninterrupted_table(tmp_path: Path) -> None
     killed = TextPolicy(random_respond, fail_on_call=3)  # dies after 2 batches = 4 problems
     with pytest.raises(RuntimeError, match="killed"):
         run(killed, resume_sets(), tmp_path / "resumed", batch_problems=2)
-    lines = (tmp_path / "resumed" / ev.RESULTS_FILE).read_text().splitlines()
+    lines = (tmp_path / "resumed" / bm.RESULTS_FILE).read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == ["aime24-0", "aime24-1", "aime24-2", "aime24-3"]
     again = TextPolicy(random_respond)
     resumed = run(again, resume_sets(), tmp_path / "resumed", batch_problems=2)
     asked = [q for c in again.calls for q in c[0]]
     assert asked == ["Qaime244", "Qmath5000", "Qmath5001", "Qmath5002", "Qmath5003"]
     assert resumed == full
-    assert (tmp_path / "resumed" / ev.TABLE_MD).read_text() == (
-        tmp_path / "full" / ev.TABLE_MD
+    assert (tmp_path / "resumed" / bm.TABLE_MD).read_text() == (
+        tmp_path / "full" / bm.TABLE_MD
     ).read_text()
     # a finished directory: nothing is sampled again
     idle = TextPolicy(random_respond)
@@ -241,7 +242,7 @@ def test_resume_after_kill_gives_the_uninterrupted_table(tmp_path: Path) -> None
 def test_torn_last_line_is_redone(tmp_path: Path) -> None:
     sets = {"aime24": problems("aime24", ["5"] * 3)}
     full = run(TextPolicy(random_respond), sets, tmp_path, batch_problems=1)
-    path = tmp_path / ev.RESULTS_FILE
+    path = tmp_path / bm.RESULTS_FILE
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])  # killed mid-write
     policy = TextPolicy(random_respond)
@@ -259,7 +260,7 @@ def test_config_mismatch_and_overwrite(tmp_path: Path) -> None:
                          ({"max_new_tokens": 10}, "max_new_tokens: 50 -> 10"),
                          ({"top_p": 1.0}, "top_p"),
                          ({"fingerprint": {"digest": "another"}}, "model: 'fake-model-1'")):
-        with pytest.raises(ev.EvalConfigMismatch, match=f"{says}.*--overwrite"):
+        with pytest.raises(bm.EvalConfigMismatch, match=f"{says}.*--overwrite"):
             run(TextPolicy(random_respond), sets, tmp_path, **change)
     # limit/batch/benchmarks may change: the same directory extends
     more = {"aime24": problems("aime24", ["5"] * 3)}
@@ -269,12 +270,12 @@ def test_config_mismatch_and_overwrite(tmp_path: Path) -> None:
     policy = TextPolicy(random_respond)
     table = run(policy, sets, tmp_path, k=2, overwrite=True)
     assert table["benchmarks"]["aime24"]["samples"] == 4 and len(policy.calls) == 1
-    assert len((tmp_path / ev.RESULTS_FILE).read_text().splitlines()) == 2
+    assert len((tmp_path / bm.RESULTS_FILE).read_text().splitlines()) == 2
 
 
 def test_results_without_config_refuse(tmp_path: Path) -> None:
-    (tmp_path / ev.RESULTS_FILE).write_text('{"benchmark": "aime24", "id": "x"}\n')
-    with pytest.raises(ev.EvalConfigMismatch, match="without config.json"):
+    (tmp_path / bm.RESULTS_FILE).write_text('{"benchmark": "aime24", "id": "x"}\n')
+    with pytest.raises(bm.EvalConfigMismatch, match="without config.json"):
         run(TextPolicy(random_respond), {"aime24": problems("aime24", ["5"])}, tmp_path)
 
 
@@ -285,7 +286,7 @@ def test_results_without_config_refuse(tmp_path: Path) -> None:
 
 def test_cli_arguments_and_main_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    parser = ev.add_eval_arguments(argparse.ArgumentParser())
+    parser = cli.add_eval_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--model", "tiny", "--benchmarks", "all", "--k", "4",
                               "--limit", "5", "--out", str(tmp_path)])
     assert (args.k, args.limit, args.temperature, args.top_p) == (4, 5, 0.6, 0.95)
@@ -297,17 +298,17 @@ def test_cli_arguments_and_main_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         sets = {"aime24": problems("aime24", ["5"])}
         return run(TextPolicy(random_respond), sets, tmp_path, label=model)
 
-    monkeypatch.setattr(ev, "run_eval", fake_run_eval)
-    assert ev.main_eval(args) == 0
+    monkeypatch.setattr(bm, "run_eval", fake_run_eval)
+    assert cli._eval(args) == 0
     assert seen["model"] == "tiny" and seen["k"] == 4 and seen["limit"] == 5
     assert "this run: `tiny`" in capsys.readouterr().out
 
     def mismatch(*a, **kw):
-        raise ev.EvalConfigMismatch("holds results of another evaluation config")
+        raise bm.EvalConfigMismatch("holds results of another evaluation config")
 
-    monkeypatch.setattr(ev, "run_eval", mismatch)
+    monkeypatch.setattr(bm, "run_eval", mismatch)
     with pytest.raises(SystemExit, match="another evaluation config"):
-        ev.main_eval(args)
+        cli._eval(args)
 
 
 @pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/data is absent")
@@ -315,7 +316,7 @@ def test_run_eval_tiny_end_to_end(tmp_path: Path) -> None:
     grader = None if hasattr(verify_mod, "check") else boxed_grader
     with warnings.catch_warnings():
         warnings.simplefilter("error", m.BadRowsWarning)
-        table = ev.run_eval("tiny", "all", BENCH_DIR, tmp_path, k=2, max_new_tokens=8, limit=2,
+        table = bm.run_eval("tiny", "all", BENCH_DIR, tmp_path, k=2, max_new_tokens=8, limit=2,
                             grader=grader, progress=False)
     assert list(table["benchmarks"]) == list(m.BENCHMARKS)
     for stats in table["benchmarks"].values():
@@ -323,18 +324,18 @@ def test_run_eval_tiny_end_to_end(tmp_path: Path) -> None:
         assert stats["mean_response_tokens"] <= 8 and stats["grader_errors"] == 0
     assert table["label"] == "tiny" and table["config"]["model"].startswith("sha256:")
     assert table["config"]["fingerprint"]["name"] == "tiny"
-    lines = (tmp_path / ev.RESULTS_FILE).read_text().splitlines()
+    lines = (tmp_path / bm.RESULTS_FILE).read_text().splitlines()
     assert len(lines) == 12
     # the same command again resumes: nothing new is evaluated
-    again = ev.run_eval("tiny", "all", BENCH_DIR, tmp_path, k=2, max_new_tokens=8, limit=2,
+    again = bm.run_eval("tiny", "all", BENCH_DIR, tmp_path, k=2, max_new_tokens=8, limit=2,
                         grader=grader, progress=False)
     assert again == table
-    assert len((tmp_path / ev.RESULTS_FILE).read_text().splitlines()) == 12
+    assert len((tmp_path / bm.RESULTS_FILE).read_text().splitlines()) == 12
 
 
 def test_grader_name_is_stable() -> None:
     from functools import partial
 
-    assert ev.grader_name(None) == "dslib.verify.check"
-    assert ev.grader_name(boxed_grader) == f"{__name__}.boxed_grader"
-    assert ev.grader_name(partial(boxed_grader)) == f"{__name__}.boxed_grader"  # no address
+    assert bm.grader_name(None) == "dslib.verify.check"
+    assert bm.grader_name(boxed_grader) == f"{__name__}.boxed_grader"
+    assert bm.grader_name(partial(boxed_grader)) == f"{__name__}.boxed_grader"  # no address

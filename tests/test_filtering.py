@@ -8,8 +8,10 @@ import pytest
 import torch
 from fakes import CORRECT, EOS, WRONG, FakeProblem, ScriptedPolicy, fake_verifier, seg
 
+from dslib import files
 from dslib import filtering as flt
 from dslib.filtering import FilterHeader, FilterRecord, hard_subset, keep
+from dslib.policy.make import model_fingerprint
 
 # ----------------------------------------------------------------------------- keep rule
 
@@ -142,7 +144,7 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(flt.os, "replace", boom)
+    monkeypatch.setattr(files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         flt.write_filter(path, [FilterRecord("b", 1, 4)], _header())
     assert path.read_bytes() == before
@@ -157,10 +159,10 @@ def test_model_fingerprint_tracks_weights_not_identity():
     a = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     b = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     b.load_state_dict(a.state_dict())
-    fa = flt.model_fingerprint(a)
-    assert len(fa) == 16 and fa == flt.model_fingerprint(b)
+    fa = model_fingerprint(a)
+    assert len(fa) == 16 and fa == model_fingerprint(b)
     with torch.no_grad():
         b[1].bias[0] += 1e-3
-    assert flt.model_fingerprint(b) != fa
+    assert model_fingerprint(b) != fa
     half = torch.nn.Linear(3, 4).to(torch.bfloat16)  # bf16 has no numpy dtype: must still work
-    assert len(flt.model_fingerprint(half)) == 16
+    assert len(model_fingerprint(half)) == 16

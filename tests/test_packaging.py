@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +122,34 @@ def test_every_parameters_cell_parses_for_papermill(caplog):
                     for line in cells[0].source.splitlines()
                     if "=" in line and not line.lstrip().startswith("#")}
         assert names == assigned, src.name
+
+
+def test_import_contracts_hold():
+    """The layers of pyproject.toml's [tool.importlinter] (`make lint` runs the same)."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    proc = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"Contracts: [1-9]\d* kept, 0 broken", proc.stdout), proc.stdout[-500:]
+
+
+#: what a module outside dslib/policy may not import from transformers: the model classes
+MODEL_CLASS = re.compile(r"^(AutoModel\w*|PreTrained(Model|Config)\w*|\w+For\w+|\w+Model)$")
+
+
+def test_only_policy_modules_import_model_classes_or_vllm():
+    offenders = []
+    for path in sorted((ROOT / "dslib").rglob("*.py")):
+        if path.parent.name == "policy":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                root = node.module.split(".")[0]
+                names = [a.name for a in node.names]
+                if root == "vllm" or (root == "transformers"
+                                      and any(MODEL_CLASS.match(n) for n in names)):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {a.name}"
+                              for a in node.names if a.name.split(".")[0] == "vllm"]
+    assert not offenders, offenders

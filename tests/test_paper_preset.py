@@ -8,33 +8,32 @@ import pytest
 from conftest import SHARED
 
 from dslib import cli
-from dslib.rounds import rounds_preset
+from dslib.presets import dry_run, preset, rounds_preset
 from dslib.tasks.math import dapo_grader
-from dslib.trainer import dry_run_config, preset
 
-# reference §6 (round0.sh / paper App. A), as the issue lists it
+# reference §6 (round0.sh / paper App. A), as the issue lists it: dotted config paths
 RELEASED = {
-    "model": "nvidia/Nemotron-Research-Reasoning-Qwen-1.5B",
-    "task": "deepmath",
-    "grader": "dapo",
-    "max_prompt_tokens": 2048,
-    "problems_per_step": 256,
-    "samples_per_problem": 8,
-    "mini_batches": 8,            # 256 prompts / 32 per mini-batch
-    "ppo_epochs": 1,
-    "temperature": 1.0,
-    "lr": 1e-6,
-    "warmup_steps": 10,
-    "weight_decay": 0.1,
-    "grad_clip": 1.0,
-    "adam_betas": (0.9, 0.999),
-    "steps": 100,
-    "checkpoint_every": 5,
-    "eval_every": 0,              # test_freq=-1
+    "task.model": "nvidia/Nemotron-Research-Reasoning-Qwen-1.5B",
+    "task.name": "deepmath",
+    "task.grader": "dapo",
+    "task.max_prompt_tokens": 2048,
+    "run.problems_per_step": 256,
+    "rollout.samples_per_problem": 8,
+    "optim.mini_batches": 8,            # 256 prompts / 32 per mini-batch
+    "optim.ppo_epochs": 1,
+    "rollout.temperature": 1.0,
+    "optim.lr": 1e-6,
+    "optim.warmup_steps": 10,
+    "optim.weight_decay": 0.1,
+    "optim.grad_clip": 1.0,
+    "optim.adam_betas": (0.9, 0.999),
+    "run.steps": 100,
+    "run.checkpoint_every": 5,
+    "eval.every": 0,                    # test_freq=-1
     "mode": "deepsearch",
-    "micro_batch_tokens": 18432,  # ppo_max_token_len_per_gpu
-    "dtype": "float32",           # FSDP mixed precision: fp32 master weights ...
-    "compute_dtype": "bfloat16",  # ... bf16 compute
+    "optim.micro_batch_tokens": 18432,  # ppo_max_token_len_per_gpu
+    "optim.dtype": "float32",           # FSDP mixed precision: fp32 master weights ...
+    "optim.compute_dtype": "bfloat16",  # ... bf16 compute
 }
 RELEASED_SEARCH = {"step_tokens": 256, "max_depth": 64, "width": 8, "n_trajectories": 8,
                    "temperature": 1.0, "top_p": 1.0, "uct_c": 2.0, "gamma_min": 0.1,
@@ -49,13 +48,17 @@ RELEASED_GRPO = {"clip_low": 0.2, "clip_high": 0.28, "dual_clip": 10.0,
 def test_paper_preset_matches_the_released_recipe_field_by_field():
     cfg = preset("paper-1.5b")
     for name, want in RELEASED.items():
-        assert getattr(cfg, name) == want, name
+        value = cfg
+        for part in name.split("."):
+            value = getattr(value, part)
+        assert value == want, name
     for name, want in RELEASED_SEARCH.items():
-        assert getattr(cfg.search, name) == want, f"search.{name}"
+        assert getattr(cfg.rollout.search, name) == want, f"search.{name}"
     for name, want in RELEASED_GRPO.items():
-        assert getattr(cfg.grpo, name) == want, f"grpo.{name}"
-    assert cfg.search.step_tokens * cfg.search.max_depth == 16384  # max response length
-    assert [p.split("/")[-1] for p in cfg.data] == [
+        assert getattr(cfg.optim.grpo, name) == want, f"grpo.{name}"
+    search = cfg.rollout.search
+    assert search.step_tokens * search.max_depth == 16384  # max response length
+    assert [p.split("/")[-1] for p in cfg.task.data] == [
         "deepmath103k_round0_train_0.jsonl", "deepmath103k_round0_train_25.jsonl"]
     r = rounds_preset("paper-1.5b")
     assert (r.steps_per_round, r.register_threshold, r.k, r.delta) == (100, 0.25, 4, 0.25)
@@ -63,9 +66,10 @@ def test_paper_preset_matches_the_released_recipe_field_by_field():
 
 
 def test_dry_run_shrinks_sizes_but_keeps_the_recipe():
-    cfg = dry_run_config(preset("paper-1.5b"))
-    assert cfg.dry_run and cfg.device == "cpu" and cfg.problems_per_step == 2
-    assert (cfg.task, cfg.grader, cfg.lr, cfg.grpo.clip_high) == ("deepmath", "dapo", 1e-6, 0.28)
+    cfg = dry_run(preset("paper-1.5b"))
+    assert cfg.run.dry_run and cfg.run.device == "cpu" and cfg.run.problems_per_step == 2
+    assert (cfg.task.name, cfg.task.grader, cfg.optim.lr, cfg.optim.grpo.clip_high) == (
+        "deepmath", "dapo", 1e-6, 0.28)
 
 
 @pytest.mark.parametrize("response, correct, reason", [
@@ -79,13 +83,13 @@ def test_dapo_grader_verdicts(response, correct, reason):
 
 
 def test_cli_dry_run_of_the_paper_preset(tmp_path, capsys):
-    args = ["train", "--preset", "paper-1.5b", "--set", "dry_run=true", "--runs", str(tmp_path),
-            "--name", "dry"]
+    args = ["train", "--preset", "paper-1.5b", "--set", "run.dry_run=true", "--runs",
+            str(tmp_path), "--name", "dry"]
     assert cli.main(args) == 0
     rows = [json.loads(x) for x in (tmp_path / "dry" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2]
     cfg = json.loads((tmp_path / "dry" / "config.json").read_text())
-    assert cfg["task"] == "deepmath" and cfg["dry_run"] is True
+    assert cfg["task"]["name"] == "deepmath" and cfg["run"]["dry_run"] is True
     assert (tmp_path / "dry" / "checkpoint" / "state.json").exists()
 
 
@@ -94,8 +98,8 @@ def test_dry_run_rounds_on_the_released_files(tmp_path):
     files = [str(SHARED / "data" / "deepmath" / f"deepmath103k_round0_train_{s}.jsonl")
              for s in (0, 25)]
     args = ["rounds", "--preset", "paper-1.5b", "--runs", str(tmp_path), "--name", "r",
-            "--rounds", "2", "--steps-per-round", "1", "--set", "dry_run=true",
-            "--set", f"data={json.dumps(files)}"]
+            "--rounds", "2", "--steps-per-round", "1", "--set", "run.dry_run=true",
+            "--set", f"task.data={json.dumps(files)}"]
     assert cli.main(args) == 0
     state = json.loads((tmp_path / "r" / "rounds.json").read_text())
     assert state["rows"][0]["hard"] == 64  # the dry run's cap; no first filter (pre-filtered)

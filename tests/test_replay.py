@@ -1,4 +1,4 @@
-"""Replay buffer (reference §5.2), hybrid cached/direct groups (§5.3), data hygiene (§5.5)."""
+"""Replay buffer (reference §5.2), cached groups (§5.3), data hygiene (§5.5)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import json
 import os
 import random
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
 import torch
 from fakes import CORRECT, EOS, WRONG, FakeProblem, ScriptedPolicy, fake_verifier, seg
 
-from dslib import replay
-from dslib.replay import ReplayBuffer, ReplayBufferError, hybrid_group, is_degenerate
-from dslib.trainer import TrainConfig
-from dslib.tree_grpo import TreeGRPOConfig
+from dslib import hygiene
+from dslib.config import HygieneConfig, SearchConfig, TrainConfig, TreeGRPOConfig, update
+from dslib.hygiene import is_degenerate
+from dslib.replay import ReplayBuffer, ReplayBufferError
+from dslib.rollouts import CachedRollout, FlatRollout, hybrid_group
 
 OK1, OK2, OK3, OK4, OK5 = ([5 + i, CORRECT, EOS] for i in range(5))  # distinct correct answers
 BAD = [6, WRONG, EOS]
@@ -160,8 +160,7 @@ def _fresh(n_wrong: int = 1) -> list:
 def test_hybrid_k_less_than_n_replaces_the_first_direct_rollouts():
     cfg = TreeGRPOConfig()
     # code path: n = 3 rollouts sampled, the first k = 1 overwritten by the cached solution
-    group = hybrid_group(ITEM, [OK1], _fresh(), fake_verifier, cfg, incomplete_score=-0.5,
-                         group=4)
+    group = hybrid_group(ITEM, [OK1], _fresh(), fake_verifier, cfg, incomplete_score=-0.5)
     assert [s.response_ids for s in group] == [OK1, [9, CORRECT, EOS], [9, 9, 9, 9]]
     assert [s.score for s in group] == [1.0, 1.0, -0.5] and [s.correct for s in group] == [
         True, True, False]
@@ -169,11 +168,12 @@ def test_hybrid_k_less_than_n_replaces_the_first_direct_rollouts():
     assert [s.advantages for s in group] == [[0.5] * 3, [0.5] * 3, [-1.0] * 4]
     assert group[0].behaviour_logprobs == [0.0] * 3  # unknown: recomputed by the trainer
     assert group[1].behaviour_logprobs == [-0.25] * 3
-    assert all(s.group == 4 and s.prompt_ids == [7, 8] for s in group)
+    assert all(s.prompt_ids == [7, 8] for s in group)
+    assert [s.cached for s in group] == [True, False, False]
     assert all(s.step_ids == [0] * len(s.response_ids) for s in group)
     # economical path: only the n - k = 2 needed rollouts were sampled -> the same group
     again = hybrid_group(ITEM, [OK1], _fresh()[1:], fake_verifier, cfg, incomplete_score=-0.5,
-                         group=4, n=3)
+                         n=3)
     assert again == group
 
 
@@ -204,34 +204,35 @@ def test_hybrid_rewards_include_the_overlong_penalty_and_unfinished_cached():
     assert group[0].advantages == [-0.5 - mu] * 2 and group[1].advantages == [0.5 - mu] * 3
 
 
-def _fake_trainer(policy, n=3):
-    cfg = TrainConfig(mode="grpo", samples_per_problem=n, max_new_tokens=6)
-    return SimpleNamespace(cfg=cfg, policy=policy, task=SimpleNamespace(verifier=fake_verifier))
+def _cached(buf: ReplayBuffer, n: int = 3) -> CachedRollout:
+    """Cached groups standing in for flat groups of ``n`` samples capped at 6 tokens."""
+    return CachedRollout(buf, FlatRollout(n, 6, 1.0, TreeGRPOConfig()), TreeGRPOConfig())
 
 
-def test_before_rollout_samples_only_what_each_group_needs_in_one_call():
+def test_cached_groups_sample_only_what_each_group_needs_in_one_call():
     buf = ReplayBuffer()
     for pid, sols in {"a": [OK1], "b": [OK1, OK2, OK3], "c": [OK1, OK2, OK3, OK4, OK5]}.items():
         for s in sols:
             buf.add(pid, s, round=0)
     items = [FakeProblem([i + 1], id=pid) for i, pid in enumerate("dabc")]
     policy = ScriptedPolicy(script=lambda prefix, j, m: seg([9, WRONG, EOS]))
-    hook = replay.make_before_rollout(buf, n=3, max_new_tokens=6)
-    groups = hook(_fake_trainer(policy), items)
-    assert list(groups) == ["a", "b", "c"]  # "d" is not buffered: it goes to the search
+    cached = _cached(buf)
+    groups = cached(items, policy, fake_verifier)
+    assert [g.problem_id for g in groups] == ["a", "b", "c"]  # "d" is not buffered
+    assert [it in cached for it in items] == [False, True, True, True]
     assert len(policy.calls) == 1
     assert policy.calls[0].prefixes == [[2], [3], [4]] and policy.calls[0].counts == [2, 0, 0]
-    assert [len(g) for g in groups.values()] == [3, 3, 3]
-    assert [s.response_ids for s in groups["a"]] == [OK1, [9, WRONG, EOS], [9, WRONG, EOS]]
-    assert hook.last_stats == {"cached_problems": 3, "cached_members": 7, "fresh_members": 2,
-                               "sampled_tokens": 6, "saved_tokens_estimate": 21}
+    assert policy.calls[0].max_new_tokens == 6  # the flat strategy's cap
+    assert [len(g.samples) for g in groups] == [3, 3, 3]
+    assert [s.response_ids for s in groups[0].samples] == [OK1, [9, WRONG, EOS], [9, WRONG, EOS]]
+    assert [g.sampled_tokens for g in groups] == [6, 0, 0]
+    assert [g.stats for g in groups] == [
+        {"cached_members": 1, "fresh_members": 2, "saved_tokens_estimate": 3},
+        {"cached_members": 3, "fresh_members": 0, "saved_tokens_estimate": 9},
+        {"cached_members": 3, "fresh_members": 0, "saved_tokens_estimate": 9}]
     # every group already full: no sampling call at all
     policy.calls.clear()
-    groups = hook(_fake_trainer(policy), items[2:])
-    assert policy.calls == [] and hook.last_stats["sampled_tokens"] == 0
-    assert hook.total_stats["cached_problems"] == 5
-    # n defaults to the trainer's group size
-    assert replay.make_before_rollout(buf).group_size(_fake_trainer(policy, n=5)) == 5
+    assert len(cached(items[2:], policy, fake_verifier)) == 2 and policy.calls == []
 
 
 # ----------------------------------------------------------------------------- hygiene
@@ -248,14 +249,14 @@ def test_hygiene_passes_normal_solutions():
 
 def test_hygiene_flags_repetition():
     assert is_degenerate("1+1=2\n" * 20) == "repetition"
-    assert replay.repeated_block("1+1=2\n" * 20) == (6, 120)
+    assert hygiene.repeated_block("1+1=2\n" * 20) == (6, 120)
     assert is_degenerate("The answer is 4. " + "0" * 45) == "repetition"
     assert is_degenerate("1+1=2\n" * 5) is None  # 5 repeats: below min_repeats = 10
     # a 150-character paragraph looped: too long a block for the scan, caught by zlib
     para = ("We differentiate f(x) = x^3 - 2x + 7 and set the result to zero; this gives "
             "3x^2 - 2 = 0, hence x equals plus or minus sqrt(2/3), as claimed. ")
-    assert len(para) > 100 and replay.repeated_block(para * 10) is None
-    assert replay.compression_ratio(para * 10) < 0.1 and is_degenerate(para * 10) == "repetition"
+    assert len(para) > 100 and hygiene.repeated_block(para * 10) is None
+    assert hygiene.compression_ratio(para * 10) < 0.1 and is_degenerate(para * 10) == "repetition"
 
 
 def test_hygiene_flags_garbled_text():
@@ -266,7 +267,7 @@ def test_hygiene_flags_garbled_text():
     assert is_degenerate(junk) == "garbled"
     assert is_degenerate("6*5=30 " + "\ufffd" * 10) == "garbled"  # 10 / 17 undecodable
     assert is_degenerate("6*5=30\n30-4=26 \ufffd") is None  # one stray character: 1 / 16
-    wide = replace(replay.HygieneConfig(), allowed_ranges=((0x4E00, 0x9FFF),))
+    wide = replace(HygieneConfig(), allowed_ranges=((0x4E00, 0x9FFF),))
     assert is_degenerate("答案是" * 2 + "42", wide) is None
 
 
@@ -275,22 +276,23 @@ def test_hygiene_flags_garbled_text():
 
 @pytest.mark.parametrize("mode", ["grpo", "deepsearch"])
 def test_cached_groups_go_through_the_real_trainer_step(quick_reasoner, tmp_path, mode):
-    """The buffer through ``Trainer(before_rollout=...)``: counted, sampled, and trained on."""
-    from dslib.config import SearchConfig
+    """The buffer through ``Trainer(buffer=...)``: counted, sampled, and trained on."""
+    from dslib.build import countdown_task
     from dslib.tasks import countdown
-    from dslib.trainer import Trainer, countdown_task
+    from dslib.trainer import Trainer
 
-    cfg = TrainConfig(
-        mode=mode, steps=1, problems_per_step=4, samples_per_problem=2, lr=1e-3,
-        warmup_steps=1, weight_decay=0.0, mini_batches=2, eval_every=0, train_levels=(3,),
-        eval_levels=(3,), eval_problems=2, max_new_tokens=32,
-        search=SearchConfig.tiny(n_trajectories=2, width=2, max_depth=5),
-    )
-    task = countdown_task(cfg, quick_reasoner)
     n = 3
+    cfg = update(TrainConfig(), {
+        "rollout.strategy": {"grpo": "flat", "deepsearch": "tree"}[mode], "run.steps": 1,
+        "run.problems_per_step": 4, "rollout.samples_per_problem": n, "optim.lr": 1e-3,
+        "optim.warmup_steps": 1, "optim.weight_decay": 0.0, "optim.mini_batches": 2,
+        "eval.every": 0, "task.levels": (3,), "eval.levels": (3,), "eval.problems": 2,
+        "rollout.max_new_tokens": 32,
+        "rollout.search": SearchConfig.tiny(n_trajectories=n, width=2, max_depth=5)})
+    task = countdown_task(cfg, quick_reasoner)
     buf = ReplayBuffer()
     trainer = Trainer(cfg, tmp_path / "run", model=quick_reasoner.load_model(), task=task,
-                      progress=False, before_rollout=replay.make_before_rollout(buf, n=n))
+                      progress=False, buffer=buf)
     eos = trainer.policy.eos_token_id
     items = trainer.problems_for(0)
     solutions = {}
@@ -301,37 +303,36 @@ def test_cached_groups_go_through_the_real_trainer_step(quick_reasoner, tmp_path
         for s in solutions[it.id]:
             buf.add(it.id, s, round=0)
     seen = {}
-    real_update = trainer.update
+    real_update = trainer.learner.update
 
-    def spy(samples, step):  # the samples the optimizer really sees
+    def spy(samples, seed):  # the samples the optimizer really sees
         seen["samples"] = list(samples)
-        return real_update(samples, step)
+        return real_update(samples, seed)
 
-    trainer.update = spy
+    trainer.learner.update = spy
     before = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     row = trainer.train_step()
     after = trainer.model.state_dict()
 
     samples = seen["samples"]
-    assert row["cached_groups"] == 2
-    assert trainer.before_rollout.last_stats["fresh_members"] == (n - 1) + (n - 2)
+    assert row["cached_groups"] == 2 and row["cache_cached_problems"] == 2
+    assert row["cache_fresh_members"] == (n - 1) + (n - 2)
     per_fresh = [sum(s.prompt_ids == it.prompt_ids for s in samples) for it in items[2:]]
     if mode == "grpo":
-        assert per_fresh == [cfg.samples_per_problem] * 2
-        assert row["sequences"] == (4 - 2) * cfg.samples_per_problem + 2 * n == 10
+        assert per_fresh == [n] * 2
+        assert row["sequences"] == (4 - 2) * n + 2 * n == 12
     else:  # a tree records up to n_trajectories (fewer if its frontier runs dry)
-        assert all(1 <= c <= cfg.search.n_trajectories for c in per_fresh)
+        assert all(1 <= c <= n for c in per_fresh)
         assert row["search_iterations"] > 0
         assert row["sequences"] == sum(per_fresh) + 2 * n == len(samples)
+    groups = {g.problem_id: g for g in trainer.last_groups}
     for it in items[:2]:  # cached members first, re-verified correct, then fresh samples
-        mine = [s for s in samples if s.prompt_ids == it.prompt_ids]
+        mine = groups[str(it.id)].samples
         k = len(solutions[it.id])
+        assert groups[str(it.id)].strategy == "cached"
         assert len(mine) == n and [s.response_ids for s in mine[:k]] == solutions[it.id]
-        assert all(s.correct and s.score == 1.0 for s in mine[:k])
-        assert len({s.group for s in mine}) == 1
-    for it in items[:2]:  # a correct cached member beats any group mean below 1: A > 0
-        mine = [s for s in samples if s.prompt_ids == it.prompt_ids]
-        if not all(s.correct for s in mine):
+        assert all(s.correct and s.score == 1.0 and s.cached for s in mine[:k])
+        if not all(s.correct for s in mine):  # a correct cached member beats the mean: A > 0
             assert all(a > 0 for a in mine[0].advantages)
     assert any(a != 0.0 for s in samples for a in s.advantages)
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the update happened

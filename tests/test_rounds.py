@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from dslib import cli
-from dslib.config import SearchConfig
+from dslib import cli, hygiene, presets
+from dslib.build import countdown_task
+from dslib.config import RoundsConfig, SearchConfig, TrainConfig, update
 from dslib.filtering import (
     FilterFileError,
     FilterHeader,
@@ -18,18 +19,20 @@ from dslib.filtering import (
     write_filter,
 )
 from dslib.replay import ReplayBuffer, correct_share
-from dslib.rounds import Rounds, RoundsConfig, cache_savings, round_outcomes, table6
-from dslib.trainer import Sample, TrainConfig, Trainer, countdown_task
+from dslib.rollouts import Sample, flatten
+from dslib.rounds import Rounds, cache_savings, round_config, round_outcomes, table6
+from dslib.trainer import Trainer
 
 
-def small_cfg(model: str = "tiny", **kw) -> TrainConfig:
-    base = TrainConfig(
-        model=model, steps=2, problems_per_step=4, samples_per_problem=2, lr=1e-4,
-        warmup_steps=1, weight_decay=0.0, mini_batches=1, eval_every=0, eval_problems=4,
-        eval_samples=2, train_levels=(3,), eval_levels=(3,), max_new_tokens=40,
-        search=SearchConfig.tiny(n_trajectories=2, width=2, max_depth=4),
-    )
-    return replace(base, **kw)
+def small_cfg(changes: dict | None = None) -> TrainConfig:
+    """A small countdown run with ``changes`` (dotted paths)."""
+    base = update(TrainConfig(), {
+        "run.steps": 2, "run.problems_per_step": 4, "rollout.samples_per_problem": 2,
+        "optim.lr": 1e-4, "optim.warmup_steps": 1, "optim.weight_decay": 0.0,
+        "optim.mini_batches": 1, "eval.every": 0, "eval.problems": 4, "eval.samples": 2,
+        "task.levels": (3,), "eval.levels": (3,), "rollout.max_new_tokens": 40,
+        "rollout.search": SearchConfig.tiny(n_trajectories=2, width=2, max_depth=4)})
+    return update(base, changes or {})
 
 
 def write_subset(path, ids_successes, k=4):
@@ -44,9 +47,10 @@ def test_trainer_trains_only_on_the_problems_the_filter_keeps(quick_reasoner, tm
     items = countdown_task(small_cfg(), quick_reasoner).train_items
     a, b, c = (str(it.id) for it in items[:3])
     write_subset(tmp_path / "f.jsonl", [(a, 0), (b, 1), (c, 2)])  # 2/4 > 0.25: dropped
-    task = countdown_task(small_cfg(train_subset=str(tmp_path / "f.jsonl")), quick_reasoner)
+    task = countdown_task(small_cfg({"task.train_subset": str(tmp_path / "f.jsonl")}),
+                          quick_reasoner)
     assert [str(it.id) for it in task.train_items] == [a, b]
-    t = Trainer(small_cfg(problems_per_step=4), tmp_path / "r", task=task,
+    t = Trainer(small_cfg(), tmp_path / "r", task=task,
                 model=quick_reasoner.load_model(), progress=False)
     assert {str(it.id) for it in t.problems_for(0) + t.problems_for(1)} == {a, b}
 
@@ -67,29 +71,34 @@ def test_foreign_or_empty_subset_files_are_clear_errors(quick_reasoner, tmp_path
 def sample(tok, text: str, correct: bool) -> Sample:
     ids = tok.encode(text, add_special_tokens=False)
     return Sample([1], ids, [0.0] * len(ids), [0] * len(ids), 1.0 if correct else -1.0,
-                  correct, [0.0] * len(ids), 0)
+                  correct, [0.0] * len(ids))
 
 
-def test_hygiene_drops_only_degenerate_incorrect_samples(quick_reasoner, tmp_path):
-    task = countdown_task(small_cfg(), quick_reasoner)
-    t = Trainer(small_cfg(hygiene=True), tmp_path, task=task,
-                model=quick_reasoner.load_model(), progress=False)
-    tok = task.tokenizer
+def test_hygiene_drops_only_degenerate_incorrect_samples(quick_reasoner):
+    tok = countdown_task(small_cfg(), quick_reasoner).tokenizer
     loop = "3 + 4 = 7\n" * 12
     normal = "5 * 3 = 15\n15 - 4 = 11\n\\boxed{5*3-4}"
     samples = [sample(tok, loop, False), sample(tok, normal, False), sample(tok, loop, True)]
-    assert t.degenerate(samples) == [samples[0]]  # the correct loop is kept (paper §4.2)
+    assert hygiene.degenerate(samples, tok) == [samples[0]]  # the correct loop is kept (§4.2)
+    with pytest.raises(ValueError, match="needs the task's tokenizer"):
+        hygiene.degenerate(samples, None)
 
 
-def test_hygiene_runs_inside_the_step_and_is_logged(quick_reasoner, tmp_path):
+def test_hygiene_runs_inside_the_step_and_is_logged(quick_reasoner, tmp_path, monkeypatch):
     task = countdown_task(small_cfg(), quick_reasoner)
-    t = Trainer(small_cfg(hygiene=True, mode="grpo", steps=1), tmp_path, task=task,
+    t = Trainer(small_cfg({"filters": ("hygiene",), "rollout.strategy": "flat",
+                           "run.steps": 1}), tmp_path, task=task,
                 model=quick_reasoner.load_model(), progress=False)
     calls = []
-    t.degenerate = lambda s: calls.append(len(s)) or [x for x in s if not x.correct][:1]
+    monkeypatch.setattr(hygiene, "degenerate", lambda s, tok: calls.append(len(s)) or [
+        x for x in s if not x.correct][:1])
+    seen = []
+    monkeypatch.setattr(t.learner, "update", lambda samples, seed: seen.extend(samples) or {})
     row = t.train_step()
-    assert calls == [len(t.last_samples)]
-    assert row["hygiene_dropped"] == min(1, sum(not s.correct for s in t.last_samples))
+    assert calls == [len(g.samples) for g in t.last_groups]  # one call per group
+    wrong_groups = sum(any(not s.correct for s in g.samples) for g in t.last_groups)
+    assert row["hygiene_dropped"] == wrong_groups == len(flatten(t.last_groups)) - len(seen)
+    assert row["sequences"] == len(flatten(t.last_groups))  # metrics: every rollout
 
 
 # ----------------------------------------------------------------------------- rollout log
@@ -97,11 +106,11 @@ def test_hygiene_runs_inside_the_step_and_is_logged(quick_reasoner, tmp_path):
 
 def test_rollout_log_is_cut_back_to_the_checkpoint_on_resume(quick_reasoner, tmp_path):
     task = countdown_task(small_cfg(), quick_reasoner)
-    t = Trainer(small_cfg(log_rollouts=True, steps=3), tmp_path, task=task,
+    t = Trainer(small_cfg({"run.log_rollouts": True, "run.steps": 3}), tmp_path, task=task,
                 model=quick_reasoner.load_model(), progress=False)
     t.train(steps=1)
     rows = [json.loads(x) for x in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
-    assert len(rows) == len(t.last_samples) and {r["step"] for r in rows} == {1}
+    assert len(rows) == len(flatten(t.last_groups)) and {r["step"] for r in rows} == {1}
     with open(tmp_path / "rollouts.jsonl", "a") as f:  # step 2 logged, then killed
         f.write(json.dumps({"step": 2, "problem_id": "x", "correct": True,
                             "response_ids": [1]}) + "\n")
@@ -146,8 +155,8 @@ def two_rounds(tiny_reasoner, tmp_path_factory):
     buffer of round 2 is not empty and every buffered problem is drawn in round 2.
     """
     out = tmp_path_factory.mktemp("rounds")
-    cfg = small_cfg(problems_per_step=8, eval_every=1, lr=5e-5,
-                    search=SearchConfig.tiny(n_trajectories=4))
+    cfg = small_cfg({"run.problems_per_step": 8, "eval.every": 1, "optim.lr": 5e-5,
+                     "rollout.search": SearchConfig.tiny(n_trajectories=4)})
     rcfg = RoundsConfig(rounds=2, steps_per_round=3, pool_size=24, delta=1.0,
                         register_threshold=1.0)
     rows = Rounds(cfg, rcfg, out, progress=False).run()
@@ -195,11 +204,11 @@ def test_rounds_resume_and_grow(two_rounds):
     with pytest.raises(ValueError, match="another configuration"):
         Rounds(cfg, replace(rcfg, k=8), out, progress=False)
     assert "| 1 | 0 |" in (out / "table6.md").read_text()
-    # a rounds folder written before a TrainConfig field existed still resumes
+    # a field missing from the saved config takes its default, as in any config file
     state_path = out / "rounds.json"
     saved = state_path.read_text()
     state = json.loads(saved)
-    del state["train_config"]["compute_dtype"]
+    del state["train_config"]["optim"]["compute_dtype"]
     state_path.write_text(json.dumps(state))
     try:
         assert Rounds(cfg, rcfg, out, progress=False).rows == rows
@@ -212,22 +221,22 @@ def test_rounds_resume_and_grow(two_rounds):
 
 def test_cli_filter_and_rounds(quick_reasoner, tmp_path, capsys):
     common = ["--preset", "tiny", "--runs", str(tmp_path), "--pool", "6",
-              "--set", f"model={quick_reasoner.path}", "--set", "train_levels=[3]",
-              "--set", "max_new_tokens=24"]
+              "--set", f"task.model={quick_reasoner.path}", "--set", "task.levels=[3]",
+              "--set", "rollout.max_new_tokens=24"]
     assert cli.main(["filter", *common]) == 0
     out = capsys.readouterr().out
     assert "kept" in out and "train_subset=" in out
     _, recs = read_filter(tmp_path / "filter-tiny.jsonl")
     assert len(recs) == 6
     args = ["rounds", *common, "--rounds", "1", "--steps-per-round", "1", "--name", "r",
-            "--set", "problems_per_step=2", "--set", "eval_every=0",
-            "--set", "search.n_trajectories=2", "--set", "search.max_depth=3"]
+            "--set", "run.problems_per_step=2", "--set", "eval.every=0",
+            "--set", "rollout.search.n_trajectories=2", "--set", "rollout.search.max_depth=3"]
     assert cli.main(args) == 0
     assert "# cached" in capsys.readouterr().out
     assert (tmp_path / "r" / "buffer-2.json").exists()
     with pytest.raises(SystemExit, match="another configuration"):
-        cli.main([*args[:-2], "--set", "search.max_depth=4"])
-    with pytest.raises(SystemExit, match="must be >= 1"):
+        cli.main([*args[:-2], "--set", "rollout.search.max_depth=4"])
+    with pytest.raises(SystemExit, match="RoundsConfig.rounds must be >= 1, got 0"):
         cli.main([*args[:5], "--rounds", "0"])
 
 
@@ -243,11 +252,9 @@ def test_history_joins_the_rounds_into_one_run(two_rounds):
 
 
 def test_round_config_keeps_tiny_build_only_for_the_tiny_model():
-    from dslib.rounds import RoundsConfig, round_config
-    from dslib.trainer import apply_overrides, preset
-
-    cfg = apply_overrides(preset("tiny"), ['tiny_build=["sft_steps=9"]'])
+    cfg = update(presets.preset("tiny"), {"task.tiny_build": ("sft_steps=9",)})
     first = round_config(cfg, RoundsConfig(), 1, "tiny", None, None)
-    assert first.tiny_build == ("sft_steps=9",)
+    assert first.task.tiny_build == ("sft_steps=9",)
     later = round_config(cfg, RoundsConfig(), 2, "runs/x/round-1/checkpoint", None, None)
-    assert later.model == "runs/x/round-1/checkpoint" and later.tiny_build == ()
+    assert later.task.model == "runs/x/round-1/checkpoint" and later.task.tiny_build == ()
+    assert later.run.seed == cfg.run.seed + 1000 and later.run.log_rollouts

@@ -58,7 +58,8 @@ def test_setups_pin_what_results_md_was_measured_on():
     import dataclasses
 
     from dslib import tiny
-    from dslib.trainer import preset
+    from dslib.config import update
+    from dslib.presets import preset
 
     sys.path.insert(0, str(ROOT / "reproduce"))
     import run_studies
@@ -66,13 +67,13 @@ def test_setups_pin_what_results_md_was_measured_on():
     try:
         run_studies.RUNS["setup"] = "first"
         first = run_studies.base_config(False)
-        assert (first.train_levels, first.steps, first.eval_every) == ((3, 4, 5), 150, 75)
-        assert first.tiny_build == run_studies.FIRST_BUILD
-        built = tiny.override(tiny.default_config(), list(first.tiny_build))
+        assert (first.task.levels, first.run.steps, first.eval.every) == ((3, 4, 5), 150, 75)
+        assert first.task.tiny_build == run_studies.FIRST_BUILD
+        built = tiny.override(tiny.default_config(), list(first.task.tiny_build))
         assert built == dataclasses.replace(tiny.default_config(), sft_mix=(0.45, 0.35, 0.2))
-        assert dataclasses.replace(first, train_levels=(4, 5), steps=300, eval_every=150,
-                                   tiny_build=()) == preset("tiny")
-        assert run_studies.base_config(True).tiny_build == ()  # quick: the cached default
+        assert update(first, {"task.levels": (4, 5), "run.steps": 300, "eval.every": 150,
+                              "task.tiny_build": ()}) == preset("tiny")
+        assert run_studies.base_config(True).task.tiny_build == ()  # quick: the cached default
         run_studies.RUNS["setup"] = "preset"
         assert run_studies.base_config(False) == preset("tiny")
     finally:

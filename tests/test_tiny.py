@@ -202,7 +202,8 @@ def test_build_uses_its_own_thread_count_and_restores_the_callers(tmp_path, monk
 
 def test_config_or_exit_names_the_option():
     assert tiny.config_or_exit(["sft_steps=9"]).sft_steps == 9
-    with pytest.raises(SystemExit, match="--set 'sft_stepz=9': unknown TinyConfig field"):
+    with pytest.raises(SystemExit, match="--set 'sft_stepz=9': unknown field 'sft_stepz' of "
+                                         "TinyConfig; did you mean sft_steps"):
         tiny.config_or_exit(["sft_stepz=9"], "--set")
 
 
@@ -215,7 +216,7 @@ def test_solution_style_is_a_checked_build_field(tmp_path):
     for cfg in (back, tiny.TinyConfig()):
         text = countdown.solution_text(first, cfg.solution_style)
         assert tiny.corpus_lines(cfg)[0].endswith(f"assistant\n{text}<|im_end|>\n")
-    with pytest.raises(ValueError, match="solution_style='sideways'"):
+    with pytest.raises(ValueError, match="solution_style must be one of .*got 'sideways'"):
         tiny.override(tiny.TinyConfig(), ["solution_style=sideways"])
     with pytest.raises(SystemExit, match="--tiny"):
         tiny.config_or_exit(["solution_style=sideways"])

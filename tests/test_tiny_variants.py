@@ -47,7 +47,7 @@ def test_markdown_rows_and_seed_means():
     lines = text.splitlines()
     assert lines[0].count("|") == 8 and "3 / 4 / 5 numbers" in lines[0]
     assert "| x | `a=1` | 1 | 1,000 | 12 | 0.40 / 0.10 / 0.00 | 0.99 |" in lines
-    # mean ± sample std over seeds (dslib.cli.mean_std): std of 0.30, 0.40 is 0.07
+    # mean ± sample std over seeds (dslib.report.mean_std): std of 0.30, 0.40 is 0.07
     assert "| x | mean of seeds 0, 1 | | | | 0.35 ± 0.07 / 0.10 ± 0.00 / 0.00 ± 0.00 | |" in lines
     assert not any("y | mean" in line for line in lines)  # one seed: no mean row
 

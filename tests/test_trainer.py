@@ -1,4 +1,4 @@
-"""The trainer: config overrides, batching, one step in each mode, exact resume, CLI smoke."""
+"""The trainer: batching, one step in each mode, exact resume, CLI smoke."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dslib import trainer as tr
-from dslib.config import SearchConfig
-from dslib.trainer import Sample, TrainConfig, Trainer, apply_overrides, countdown_task
+from dslib import learner as ln
+from dslib.build import countdown_task
+from dslib.config import SearchConfig, TrainConfig, update
+from dslib.rollouts import Sample, flatten
+from dslib.trainer import Trainer
 
 
-def small_cfg(**kw) -> TrainConfig:
-    base = TrainConfig(
-        steps=2, problems_per_step=4, samples_per_problem=2, lr=1e-3, warmup_steps=1,
-        weight_decay=0.0, mini_batches=2, eval_every=0, eval_problems=4, eval_samples=2,
-        train_levels=(3,), eval_levels=(3,), max_new_tokens=32,
-        search=SearchConfig.tiny(n_trajectories=2, width=2, max_depth=5),
-    )
-    return replace(base, **kw)
+def small_cfg(changes: dict | None = None) -> TrainConfig:
+    """A small countdown run with ``changes`` (dotted paths: ``{"optim.lr": 1e-3}``)."""
+    base = update(TrainConfig(), {
+        "run.steps": 2, "run.problems_per_step": 4, "rollout.samples_per_problem": 2,
+        "optim.lr": 1e-3, "optim.warmup_steps": 1, "optim.weight_decay": 0.0,
+        "optim.mini_batches": 2, "eval.every": 0, "eval.problems": 4, "eval.samples": 2,
+        "task.levels": (3,), "eval.levels": (3,), "rollout.max_new_tokens": 32,
+        "rollout.search": SearchConfig.tiny(n_trajectories=2, width=2, max_depth=5),
+    })
+    return update(base, changes or {})
 
 
 @pytest.fixture()
@@ -28,58 +32,16 @@ def task(quick_reasoner):
     return countdown_task(small_cfg(), quick_reasoner)
 
 
-def fresh_trainer(quick_reasoner, task, run_dir, **kw) -> Trainer:
-    return Trainer(small_cfg(**kw), run_dir, model=quick_reasoner.load_model(), task=task,
+def fresh_trainer(quick_reasoner, task, run_dir, changes: dict | None = None) -> Trainer:
+    return Trainer(small_cfg(changes), run_dir, model=quick_reasoner.load_model(), task=task,
                    progress=False)
+
+
+GRPO = {"rollout.strategy": "flat"}
 
 
 def weights(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def test_overrides_parse_json_and_dotted_sections():
-    cfg = apply_overrides(tr.preset("tiny"), ["lr=0.001", "search.width=3", "grpo.std_norm=true",
-                                              "mode=grpo", "train_levels=[5]"])
-    assert cfg.lr == 0.001 and cfg.search.width == 3 and cfg.grpo.std_norm is True
-    assert cfg.mode == "grpo" and cfg.train_levels == (5,)
-    with pytest.raises(ValueError, match="unknown field"):
-        apply_overrides(cfg, ["search.widht=3"])
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        apply_overrides(cfg, ["lr"])
-    with pytest.raises(ValueError, match="mode"):
-        apply_overrides(cfg, ["mode=ppo"])
-    with pytest.raises(ValueError, match="unknown preset"):
-        tr.preset("huge")
-
-
-def test_tiny_build_changes_the_tiny_reasoner(quick_reasoner, monkeypatch):
-    from dslib import cli, tiny
-
-    cfg = apply_overrides(tr.preset("tiny"), ['tiny_build=["sft_mix=[0.45,0.35,0.2]"]'])
-    assert cfg.tiny_build == ("sft_mix=[0.45,0.35,0.2]",)
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    built = []
-    monkeypatch.setattr(tiny, "build", lambda c, **kw: built.append(c) or quick_reasoner)
-    tr.countdown_model_and_task(cfg)
-    assert built[0].sft_mix == (0.45, 0.35, 0.2) != tiny.TinyConfig().sft_mix
-    assert built[0] == replace(tiny.default_config(), sft_mix=(0.45, 0.35, 0.2))
-    tr.countdown_model_and_task(tr.preset("tiny"))
-    assert built[1] == tiny.default_config()  # no tiny_build: the default build
-    args = cli.build_parser().parse_args(["train", "--tiny", "sft_steps=9", "--tiny", "seed=2"])
-    assert cli._config(args).tiny_build == ("sft_steps=9", "seed=2")
-    with pytest.raises(ValueError, match="tiny_build.*unknown TinyConfig field"):
-        replace(tr.preset("tiny"), tiny_build=("sft_stepz=9",))
-    with pytest.raises(ValueError, match="needs model='tiny'"):
-        replace(tr.preset("tiny"), model="runs/x/checkpoint", tiny_build=("sft_steps=9",))
-
-
-def test_config_round_trips_through_json():
-    cfg = tr.preset("tiny")
-    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
-    assert again == cfg
 
 
 # ----------------------------------------------------------------------------- batching
@@ -87,12 +49,10 @@ def test_config_round_trips_through_json():
 
 def test_collate_puts_token_fields_at_the_predicting_position():
     s = Sample(prompt_ids=[5, 6, 7], response_ids=[8, 9], advantages=[0.5, -1.0],
-               step_ids=[0, 1], score=1.0, correct=True, behaviour_logprobs=[-0.1, -0.2],
-               group=0)
+               step_ids=[0, 1], score=1.0, correct=True, behaviour_logprobs=[-0.1, -0.2])
     t = Sample(prompt_ids=[5], response_ids=[4, 3, 2], advantages=[1.0, 1.0, 1.0],
-               step_ids=[0, 0, 0], score=1.0, correct=True, behaviour_logprobs=[-1, -2, -3],
-               group=1)
-    b = tr._collate([s, t], pad_id=0)
+               step_ids=[0, 0, 0], score=1.0, correct=True, behaviour_logprobs=[-1, -2, -3])
+    b = ln.collate([s, t], pad_id=0)
     assert b["input_ids"].tolist() == [[5, 6, 7, 8, 9], [5, 4, 3, 2, 0]]
     # position t predicts token t+1: the response of s starts at index 3 -> predicted from 2
     assert b["resp_mask"].tolist() == [[0, 0, 1, 1], [1, 1, 1, 0]]
@@ -113,7 +73,10 @@ def test_problems_cycle_through_a_seeded_shuffle(quick_reasoner, task, tmp_path)
 
 @pytest.mark.parametrize("mode", ["deepsearch", "grpo"])
 def test_one_step_changes_the_weights_and_logs_metrics(quick_reasoner, task, tmp_path, mode):
-    t = fresh_trainer(quick_reasoner, task, tmp_path / mode, mode=mode, steps=1, eval_every=1)
+    strategy = {"deepsearch": "tree", "grpo": "flat"}[mode]
+    t = fresh_trainer(quick_reasoner, task, tmp_path / mode,
+                      {"rollout.strategy": strategy, "run.steps": 1, "eval.every": 1})
+    assert t.cfg.mode == mode
     before = weights(t.model)
     history = t.train()
     after = weights(t.model)
@@ -138,9 +101,9 @@ def test_one_step_changes_the_weights_and_logs_metrics(quick_reasoner, task, tmp
 
 
 def test_resume_continues_exactly(quick_reasoner, task, tmp_path):
-    straight = fresh_trainer(quick_reasoner, task, tmp_path / "a", steps=4)
+    straight = fresh_trainer(quick_reasoner, task, tmp_path / "a", {"run.steps": 4})
     straight.train()
-    first = fresh_trainer(quick_reasoner, task, tmp_path / "b", steps=4)
+    first = fresh_trainer(quick_reasoner, task, tmp_path / "b", {"run.steps": 4})
     first.train(steps=2)
     assert first.step == 2
     resumed = Trainer.resume(tmp_path / "b", task=task, progress=False)
@@ -154,7 +117,7 @@ def test_resume_continues_exactly(quick_reasoner, task, tmp_path):
 
 
 def test_resume_drops_metrics_of_a_step_lost_in_a_kill(quick_reasoner, task, tmp_path):
-    t = fresh_trainer(quick_reasoner, task, tmp_path / "k", steps=3)
+    t = fresh_trainer(quick_reasoner, task, tmp_path / "k", {"run.steps": 3})
     t.train(steps=1)
     with open(tmp_path / "k" / "metrics.jsonl", "a") as f:  # step 2 logged, then killed
         f.write(json.dumps({"kind": "train", "step": 2, "reward": 0.0}) + "\n")
@@ -173,11 +136,12 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
 def test_cli_train_then_compare(quick_reasoner, tmp_path, monkeypatch, capsys):
     from dslib import cli
 
-    # the CLI builds its model from cfg.model: point it at the quick reasoner's directory
+    # the CLI builds its model from task.model: point it at the quick reasoner's directory
     args = ["train", "--preset", "tiny", "--runs", str(tmp_path), "--name", "smoke",
-            "--set", f"model={quick_reasoner.path}", "--set", "steps=1",
-            "--set", "problems_per_step=2", "--set", "eval_problems=2", "--set", "eval_every=1",
-            "--set", "search.n_trajectories=2", "--set", "train_levels=[3]"]
+            "--set", f"task.model={quick_reasoner.path}", "--set", "run.steps=1",
+            "--set", "run.problems_per_step=2", "--set", "eval.problems=2",
+            "--set", "eval.every=1", "--set", "rollout.search.n_trajectories=2",
+            "--set", "task.levels=[3]"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "pass@1 before" in out and "smoke" in out
@@ -196,20 +160,21 @@ def test_cli_train_then_compare(quick_reasoner, tmp_path, monkeypatch, capsys):
 def test_micro_batches_accumulate_to_the_same_update(quick_reasoner, task, tmp_path):
     import random as rnd
 
-    ref = fresh_trainer(quick_reasoner, task, tmp_path / "a", mode="grpo", samples_per_problem=4)
-    samples, _ = ref.flat_rollouts(ref.problems_for(0))
+    flat4 = {**GRPO, "rollout.samples_per_problem": 4}
+    ref = fresh_trainer(quick_reasoner, task, tmp_path / "a", flat4)
+    samples = flatten(ref.rollouts(ref.problems_for(0), 0))
     r = rnd.Random(0)  # advantages of our choosing: the accumulation arithmetic is compared
     samples = [replace(s, advantages=[r.uniform(-1, 1)] * len(s.response_ids)) for s in samples]
-    micro = fresh_trainer(quick_reasoner, task, tmp_path / "b", mode="grpo",
-                          samples_per_problem=4, micro_batch_tokens=64)
-    chunks = micro._micro_batches(list(range(len(samples))),
-                                  tr._collate(samples, micro.policy.pad_token_id))
+    micro = fresh_trainer(quick_reasoner, task, tmp_path / "b",
+                          {**flat4, "optim.micro_batch_tokens": 64})
+    chunks = micro.learner.micro_batches(list(range(len(samples))),
+                                         ln.collate(samples, micro.policy.pad_token_id))
     assert len(chunks) > 2 and sorted(sum(chunks, [])) == list(range(len(samples)))
-    a, b = ref.update(samples, 0), micro.update(samples, 0)
+    a, b = ref.learner.update(samples, seed=0), micro.learner.update(samples, seed=0)
     assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
     for (name, p), q in zip(ref.model.named_parameters(), micro.model.parameters(), strict=True):
         assert (p.grad - q.grad).abs().max().item() <= 1e-6, name
-        assert (p - q).abs().max().item() <= 0.01 * ref.cfg.lr, name
+        assert (p - q).abs().max().item() <= 0.01 * ref.cfg.optim.lr, name
 
 
 def test_bf16_compute_over_fp32_master_weights(quick_reasoner, task, tmp_path):
@@ -217,41 +182,43 @@ def test_bf16_compute_over_fp32_master_weights(quick_reasoner, task, tmp_path):
     fp32 master weights with bf16 autocast compute (the paper preset) do."""
     import random as rnd
 
-    kw = {"mode": "grpo", "samples_per_problem": 4, "lr": 1e-6, "warmup_steps": 1}
-    ref = fresh_trainer(quick_reasoner, task, tmp_path / "ref", **kw)
-    samples, _ = ref.flat_rollouts(ref.problems_for(0))
+    kw = {**GRPO, "rollout.samples_per_problem": 4, "optim.lr": 1e-6, "optim.warmup_steps": 1}
+    ref = fresh_trainer(quick_reasoner, task, tmp_path / "ref", kw)
+    samples = flatten(ref.rollouts(ref.problems_for(0), 0))
     r = rnd.Random(0)
     samples = [replace(s, advantages=[r.uniform(-1, 1)] * len(s.response_ids)) for s in samples]
 
-    def changed_share(run: str, param_dtype: torch.dtype, **extra) -> tuple[float, Trainer, dict]:
+    def changed_share(run: str, param_dtype: torch.dtype, extra: dict
+                      ) -> tuple[float, Trainer, dict]:
         model = quick_reasoner.load_model().to(param_dtype)
-        t = Trainer(small_cfg(**kw, **extra), tmp_path / run, model=model, task=task,
+        t = Trainer(small_cfg({**kw, **extra}), tmp_path / run, model=model, task=task,
                     progress=False)
         before = weights(t.model)
-        out = t.update(samples, 0)
+        out = t.learner.update(samples, seed=0)
         after = t.model.state_dict()
         moved = sum(int((after[k] != v).sum()) for k, v in before.items())
         return moved / sum(v.numel() for v in before.values()), t, out
 
     master, t_master, out_master = changed_share("master", torch.float32,
-                                                 compute_dtype="bfloat16")
-    pure, _, _ = changed_share("pure", torch.bfloat16, dtype="bfloat16")
+                                                 {"optim.compute_dtype": "bfloat16"})
+    pure, _, _ = changed_share("pure", torch.bfloat16, {"optim.dtype": "bfloat16"})
     assert all(p.dtype == torch.float32 for p in t_master.model.parameters())
     assert master > 0.5 > 0.1 > pure, (master, pure)
     # the recomputation really ran in bf16: it differs from the fp32 sampler's log-probs
     assert out_master["behaviour_vs_recomputed_logp"] > 1e-4
-    assert ref.update(samples, 0)["behaviour_vs_recomputed_logp"] < 1e-5
+    assert ref.learner.update(samples, seed=0)["behaviour_vs_recomputed_logp"] < 1e-5
     assert out_master["logprob_s"] > 0
 
 
 def test_drop_unsolved_groups_trains_on_solved_groups_only(quick_reasoner, task, tmp_path,
                                                            monkeypatch):
-    t = fresh_trainer(quick_reasoner, task, tmp_path / "d", mode="grpo", samples_per_problem=4,
-                      drop_unsolved_groups=True)
+    t = fresh_trainer(quick_reasoner, task, tmp_path / "d",
+                      {**GRPO, "rollout.samples_per_problem": 4, "filters": ("drop_unsolved",)})
     seen = []
-    monkeypatch.setattr(t, "update", lambda samples, step: seen.extend(samples) or {})
+    monkeypatch.setattr(t.learner, "update", lambda samples, seed: seen.extend(samples) or {})
     row = t.train_step()
-    solved = {s.group for s in t.last_samples if s.correct}
-    assert seen == [s for s in t.last_samples if s.group in solved]
-    assert row["unsolved_dropped"] == len(t.last_samples) - len(seen)
+    solved = [s for g in t.last_groups if any(x.correct for x in g.samples) for s in g.samples]
+    assert seen == solved
+    assert row["unsolved_dropped"] == len(flatten(t.last_groups)) - len(seen)
     assert row["unsolved_dropped"] > 0  # the under-trained model leaves groups unsolved
+    assert row["sequences"] == len(flatten(t.last_groups))  # metrics: every rollout

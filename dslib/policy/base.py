@@ -184,3 +184,17 @@ def validate_request(
     if temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"bad sampling parameters: temperature={temperature}, top_p={top_p}")
     return counts
+
+
+def eos_token_id(eos: int | Sequence[int] | None, source: object) -> int:
+    """The one id that ends a sample, from a generation config's ``eos_token_id``.
+
+    Chat models often list several ids (``[<|im_end|>, <|endoftext|>]``); a sample ends at the
+    FIRST one, the chat turn's end. ``source`` (a path or model name) only names the model in
+    the error raised when there is none.
+    """
+    if isinstance(eos, Sequence) and not isinstance(eos, str):
+        eos = eos[0] if len(eos) else None
+    if eos is None:
+        raise ValueError(f"{source}: generation_config has no eos_token_id")
+    return int(eos)

@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedModel
 
-from dslib.policy.base import Segment, StopTable, validate_request
+from dslib.policy.base import Segment, StopTable, eos_token_id, validate_request
 
 
 class HFPolicy:
@@ -116,11 +116,7 @@ class HFPolicy:
     def from_pretrained(cls, path: str | Path, seed: int = 0, **kwargs: Any) -> HFPolicy:
         """Load a checkpoint directory (model + tokenizer ids from its config)."""
         model = load_causal_lm(path)
-        eos = model.generation_config.eos_token_id
-        if isinstance(eos, list):
-            eos = eos[0]
-        if eos is None:
-            raise ValueError(f"{path}: generation_config has no eos_token_id")
+        eos = eos_token_id(model.generation_config.eos_token_id, path)
         pad = model.generation_config.pad_token_id
         return cls(model, eos_token_id=eos, pad_token_id=pad, seed=seed, **kwargs)
 

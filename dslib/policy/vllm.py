@@ -92,7 +92,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dslib.policy.base import Segment, StopTable, validate_request
+from dslib.policy.base import Segment, StopTable, eos_token_id, validate_request
 
 INSTALL_HINT = (
     "VLLMPolicy needs vLLM, which is not installed in this environment. It lives in its own "
@@ -229,11 +229,7 @@ class VLLMPolicy:
         from vllm.platforms import current_platform
 
         gen = GenerationConfig.from_pretrained(str(path))
-        eos = gen.eos_token_id
-        if isinstance(eos, list):
-            eos = eos[0]
-        if eos is None:
-            raise ValueError(f"{path}: generation_config has no eos_token_id")
+        eos = eos_token_id(gen.eos_token_id, path)
         on_cpu = current_platform.is_cpu()
         if enable_sleep_mode and not current_platform.is_sleep_mode_available():
             import warnings

@@ -21,8 +21,8 @@
 # 3. **the loss**: PPO's clipped ratio with DAPO's Clip-Higher and a dual clip, no KL term (Eq. 14).
 #
 # Then a short training run of the tiny reasoner with `dslib.trainer`, next to the flat
-# GRPO/DAPO baseline. All the code lives in `dslib.tree_grpo` and `dslib.trainer`; the
-# notebook calls it and draws it.
+# GRPO/DAPO baseline. All the code lives in `dslib.tree_grpo`, `dslib.learner` and
+# `dslib.trainer`; the notebook calls it and draws it.
 
 # %% tags=["parameters"]
 seed = 0
@@ -31,7 +31,6 @@ n_problems = 8       # trees searched for the heat maps
 train_steps = 20     # steps of each short training run (the tiny preset runs 300)
 
 # %%
-import dataclasses
 import tempfile
 import warnings
 
@@ -43,10 +42,11 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from dslib import search, tiny, tree_grpo, viz
-from dslib.config import SearchConfig
-from dslib.trainer import Trainer, countdown_task, preset
+from dslib.build import countdown_task
+from dslib.config import SearchConfig, TreeGRPOConfig, update
+from dslib.presets import preset
+from dslib.trainer import Trainer
 from dslib.tree import Tree
-from dslib.tree_grpo import TreeGRPOConfig
 
 hf_logging.disable_progress_bar()  # quieter checkpoint loading
 torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one avoids contention
@@ -206,20 +206,20 @@ plt.show()
 #
 # ## 5. A short training run
 #
-# `dslib.trainer.Trainer` runs the loop: draw problems, search (or sample flat), rewards and
-# advantages, recompute old log-probs, clipped updates with AdamW. The same code is behind
-# `dslib train --preset tiny`. Here both modes run `train_steps` steps from the same warm
-# start, on the same problems, with a quick held-out evaluation before and after.
+# `dslib.trainer.Trainer` runs the loop: draw problems, search (or sample flat: the rollout
+# strategy), rewards and advantages, then `dslib.learner` recomputes old log-probs and makes
+# the clipped updates with AdamW. The same code is behind `dslib train --preset tiny`. Here
+# both modes run `train_steps` steps from the same warm start, on the same problems, with a
+# quick held-out evaluation before and after.
 
 # %%
 base = preset("tiny")
-cfg_ds = dataclasses.replace(
-    base, steps=train_steps, eval_every=train_steps, eval_problems=50, eval_samples=4, seed=seed
-)
+cfg_ds = update(base, {"run.steps": train_steps, "eval.every": train_steps,
+                       "eval.problems": 50, "eval.samples": 4, "run.seed": seed})
 task = countdown_task(cfg_ds, reasoner)
 runs = {}
-for mode in ("deepsearch", "grpo"):
-    cfg = dataclasses.replace(cfg_ds, mode=mode)
+for mode, strategy in (("deepsearch", "tree"), ("grpo", "flat")):
+    cfg = update(cfg_ds, {"rollout.strategy": strategy})
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix=f"nb04-{mode}-"),
                       model=reasoner.load_model(), task=task, progress=False)
     runs[mode] = trainer.train()
@@ -257,6 +257,6 @@ plt.show()
 # adds the machinery that decides *which* problems get a tree at all.
 #
 # **Exercise.** Switch the baseline to the paper's mean over every terminal of the tree:
-# `TreeGRPOConfig(baseline="tree")` in section 2 (and `grpo=TreeGRPOConfig(baseline="tree")`
-# in the training cell). How do the heat maps of the all-wrong trees change, and does the
+# `TreeGRPOConfig(baseline="tree")` in section 2 (and `"optim.grpo.baseline": "tree"` in the
+# training cell's `update`). How do the heat maps of the all-wrong trees change, and does the
 # short training run still raise the reward?

@@ -37,7 +37,6 @@ steps_per_round = 8    # the tiny preset's rounds use 50
 problems_per_step = 12
 
 # %%
-import dataclasses
 import tempfile
 import warnings
 from collections import Counter
@@ -51,21 +50,24 @@ import torch
 from IPython.display import Markdown, display
 from transformers.utils import logging as hf_logging
 
-from dslib import filtering, replay, tiny, viz
-from dslib.rounds import Rounds, RoundsConfig, table6
-from dslib.trainer import countdown_task, make_policy, preset
+from dslib import filtering, hygiene, replay, tiny, viz
+from dslib.build import countdown_task
+from dslib.config import RoundsConfig, update
+from dslib.policy.make import make_policy
+from dslib.presets import preset
+from dslib.rounds import Rounds, table6
 
 hf_logging.disable_progress_bar()
 torch.set_num_threads(1)  # the tiny model gains nothing from more threads
 
 reasoner = tiny.build()
-cfg = dataclasses.replace(
-    preset("tiny"), train_levels=levels, eval_levels=levels, seed=seed,
-    problems_per_step=problems_per_step, eval_every=steps_per_round, eval_problems=60,
-)
+cfg = update(preset("tiny"), {
+    "task.levels": levels, "eval.levels": levels, "run.seed": seed,
+    "run.problems_per_step": problems_per_step, "eval.every": steps_per_round,
+    "eval.problems": 60})
 model = reasoner.load_model()
 task = countdown_task(cfg, reasoner)
-policy = make_policy(model, seed)
+policy = make_policy(model, seed=seed)
 print(f"training pool: {len(task.train_items)} problems of {levels} numbers")
 
 # %% [markdown]
@@ -140,9 +142,9 @@ print("stored solutions of 'once':", demo.solutions("once"))
 # `Rounds` chains it all: round 1 trains on the filtered pool with an empty buffer; after each
 # round the trained model re-filters the round's hard set, and the round's logged rollouts
 # register new buffer entries. In the next round a buffered problem skips the search: the
-# trainer's `before_rollout` hook builds its group from cached solutions plus direct samples,
-# scored with outcome rewards (reference §5.3). Every file it writes is an ordinary run
-# directory, filter file or buffer file.
+# `cached` rollout strategy (`dslib.rollouts.CachedRollout`) builds its group from cached
+# solutions plus direct samples, scored with outcome rewards (reference §5.3). Every file it
+# writes is an ordinary run directory, filter file or buffer file.
 
 # %%
 rcfg = RoundsConfig(rounds=rounds, steps_per_round=steps_per_round, pool_size=pool_size)
@@ -163,16 +165,16 @@ plt.show()
 # ## 4. Data hygiene (paper Sec. 4.2, reference §5.5)
 #
 # The paper removes garbled or endlessly repeating *incorrect* samples before the update; the
-# released code does not, and gives no criterion. Ours (`dslib.replay.is_degenerate`): a block
-# of up to 100 characters repeated ≥ 10 times back to back over ≥ 40 characters, a very
+# released code does not, and gives no criterion. Ours (`dslib.hygiene.is_degenerate`): a
+# block of up to 100 characters repeated ≥ 10 times back to back over ≥ 40 characters, a very
 # compressible long text, or > 20 % characters outside ordinary math text. It is off by default
-# (the code's behaviour); `--set hygiene=true` turns it on in any training run.
+# (the code's behaviour); `--set filters=hygiene` turns it on in any training run.
 
 # %%
 for text in ["6 * 4 = 24\n24 - 3 = 21\n\\boxed{6*4-3}",
              "6 * 4 = 24\n" * 12,
              "6 * 4 = \ufffd\ufffd\x07\x03\ufffd\ufffd\ufffd\x01\ufffd"]:
-    print(f"{replay.is_degenerate(text)!s:>10}  <- {text[:40]!r}")
+    print(f"{hygiene.is_degenerate(text)!s:>10}  <- {text[:40]!r}")
 
 # %% [markdown]
 # ## Summary

@@ -26,8 +26,8 @@
 # ```
 
 # %% tags=["parameters"]
-preset = "tiny"          # a training preset of dslib.trainer.PRESETS
-overrides = []           # training-config overrides, as `dslib train --set` takes them
+preset = "tiny"          # a training preset of dslib.presets.PRESETS
+overrides = []           # config overrides, as `dslib train --set` takes them (optim.lr, ...)
 output_dir = "../runs/full-run"
 smoke = False            # a few steps of everything (tests)
 rounds = None            # None: the preset value (tiny: 3)
@@ -36,7 +36,6 @@ baseline = True          # also train the flat GRPO/DAPO baseline for comparison
 seed = 0
 
 # %%
-import dataclasses
 import json
 import time
 import warnings
@@ -49,31 +48,31 @@ import torch
 from IPython.display import Markdown, display
 from transformers.utils import logging as hf_logging
 
+from dslib import presets, viz
 from dslib import rounds as rounds_mod
 from dslib import trainer as trainer_mod
-from dslib import viz
-from dslib.cli import summary_table
+from dslib.config import update
+from dslib.report import summary_table
 
 hf_logging.disable_progress_bar()
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
-if preset not in trainer_mod.PRESETS:
+if preset not in presets.PRESETS:
     raise SystemExit(
-        f"preset {preset!r} is not available in this build (have {sorted(trainer_mod.PRESETS)}); "
+        f"preset {preset!r} is not available in this build (have {sorted(presets.PRESETS)}); "
         "the 1.5B preset 'paper-1.5b' comes with dslib's 1.5B support"
     )
-cfg = trainer_mod.apply_overrides(trainer_mod.preset(preset), [*overrides, f"seed={seed}"])
-rcfg = rounds_mod.rounds_preset(preset)
-rcfg = dataclasses.replace(
-    rcfg, **{k: v for k, v in {"rounds": rounds, "steps_per_round": steps_per_round}.items()
-             if v is not None})
+cfg = presets.configure(preset, [*overrides, f"run.seed={seed}"])
+rcfg = update(presets.rounds_preset(preset), {
+    k: v for k, v in {"rounds": rounds, "steps_per_round": steps_per_round}.items()
+    if v is not None})
 if smoke:
-    cfg, rcfg = rounds_mod.smoke(cfg, rcfg)
+    cfg, rcfg = presets.smoke(cfg, rcfg)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 print(f"preset {preset}: {rcfg.rounds} rounds x {rcfg.steps_per_round} steps, "
-      f"{cfg.problems_per_step} problems per step, pool {rcfg.pool_size or 'all'}, "
-      f"levels {cfg.train_levels}; writing to {out}")
+      f"{cfg.run.problems_per_step} problems per step, pool {rcfg.pool_size or 'all'}, "
+      f"levels {cfg.task.levels}; writing to {out}")
 
 # %% [markdown]
 # ## 1. Rounds of DeepSearch
@@ -95,8 +94,8 @@ display(Markdown(rounds_mod.table6(rows)))
 # %% [markdown]
 # ## 2. The baseline: flat GRPO/DAPO on the same hard subset
 #
-# Same preset, same first filter file (`train_subset`), the same number of steps; each
-# problem gets `samples_per_problem` flat samples and the outcome reward on every token —
+# Same preset, same first filter file (`task.train_subset`), the same number of steps; each
+# problem gets `rollout.samples_per_problem` flat samples and the outcome reward on every token —
 # Tree-GRPO with sequence-level rewards is exactly DAPO's loss (notebook 04). No search, no
 # buffer.
 
@@ -104,11 +103,10 @@ display(Markdown(rounds_mod.table6(rows)))
 histories = {"deepsearch": ds_history}
 if baseline:
     t0 = time.perf_counter()
-    bcfg = dataclasses.replace(
-        cfg, mode="grpo", steps=rcfg.rounds * rcfg.steps_per_round,
-        train_subset=str(runner.filter_path(1)),
-        eval_every=cfg.eval_every and rcfg.steps_per_round,
-    )
+    bcfg = update(cfg, {
+        "rollout.strategy": "flat", "run.steps": rcfg.rounds * rcfg.steps_per_round,
+        "task.train_subset": str(runner.filter_path(1)),
+        "eval.every": cfg.eval.every and rcfg.steps_per_round})
     base_dir = out / "grpo"
     if (base_dir / "checkpoint" / "state.json").exists():
         base_trainer = trainer_mod.Trainer.resume(base_dir)
@@ -187,9 +185,9 @@ if "grpo" in histories:
         f"signal): {sum(r['zero_signal_share'] for r in g_train) / len(g_train):.0%} on average."
     )
 lines.append(
-    "\nHeld-out pass@1 is the mean success of the preset's `eval_samples` samples on "
-    f"`eval_problems` = {cfg.eval_problems} test problems per difficulty: one standard error "
-    f"is about {(0.03 * 0.97 / (cfg.eval_problems * cfg.eval_samples)) ** 0.5:.3f} at a "
+    "\nHeld-out pass@1 is the mean success of the preset's `eval.samples` samples on "
+    f"`eval.problems` = {cfg.eval.problems} test problems per difficulty: one standard error "
+    f"is about {(0.03 * 0.97 / (cfg.eval.problems * cfg.eval.samples)) ** 0.5:.3f} at a "
     "pass@1 of 0.03, so differences of a point or two on the hard sets are noise."
 )
 summary = "\n".join(lines)
@@ -199,7 +197,7 @@ summary = "\n".join(lines)
 display(Markdown(summary))
 
 # %% [markdown]
-# **Exercise.** Run the notebook again with `overrides=["grpo.baseline=tree"]` (the paper's
+# **Exercise.** Run the notebook again with `overrides=["optim.grpo.baseline=tree"]` (the paper's
 # mean over all terminals of the tree instead of the code's mean over recorded trajectories),
 # or with `rounds=1, steps_per_round=150` (no replay buffer ever used) and compare the hard-set
 # accuracy and the tokens sampled.

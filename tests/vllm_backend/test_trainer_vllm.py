@@ -6,20 +6,21 @@ import pytest
 import torch
 from logprob_check import max_logprob_error
 
-from dslib.config import SearchConfig
+from dslib.config import SearchConfig, TrainConfig, update
 from dslib.policy.vllm import VLLMPolicy
-from dslib.trainer import TrainConfig, Trainer
+from dslib.trainer import Trainer
 
 
 @pytest.mark.parametrize("mode", ["grpo", "deepsearch"])
 def test_trainer_samples_from_the_weights_it_trains(tiny_reasoner, tmp_path, mode):
     torch.set_num_threads(1)
-    cfg = TrainConfig(
-        mode=mode, backend="vllm", steps=2, problems_per_step=8, samples_per_problem=4,
-        lr=1e-3, warmup_steps=1, weight_decay=0.0, mini_batches=1, eval_every=0,
-        train_levels=(3,), eval_levels=(3,), max_new_tokens=24,
-        search=SearchConfig.tiny(n_trajectories=2, width=2, max_depth=3),
-    )
+    cfg = update(TrainConfig(), {
+        "rollout.strategy": {"grpo": "flat", "deepsearch": "tree"}[mode], "run.backend": "vllm",
+        "run.steps": 2, "run.problems_per_step": 8, "rollout.samples_per_problem": 4,
+        "optim.lr": 1e-3, "optim.warmup_steps": 1, "optim.weight_decay": 0.0,
+        "optim.mini_batches": 1, "eval.every": 0, "task.levels": (3,), "eval.levels": (3,),
+        "rollout.max_new_tokens": 24,
+        "rollout.search": SearchConfig.tiny(n_trajectories=2, width=2, max_depth=3)})
     trainer = Trainer(cfg, tmp_path, progress=False)
     try:
         assert isinstance(trainer.policy, VLLMPolicy)

@@ -1,0 +1,110 @@
+"""Reading finished runs: summary tables, mean ± std over seeds, comparisons.
+
+What ``dslib compare`` prints, and what ``reproduce/`` scripts and notebook 06 use to report:
+
+| function          | input                                   | output                          |
+|-------------------|-----------------------------------------|---------------------------------|
+| ``read_history``  | a run directory                         | its ``metrics.jsonl`` rows      |
+| ``summary_table`` | run name -> metrics rows                | held-out pass@1 before / after  |
+| ``mean_std``      | numbers                                 | ``"0.200 ± 0.021"``             |
+| ``group_by_config``| run directories                        | runs that differ only in seed   |
+| ``seed_table``    | group -> the histories of its seeds     | mean ± std of before / after    |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dslib.viz import before_after
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics rows of a run directory; a directory without ``metrics.jsonl`` is an error
+    naming it."""
+    metrics = Path(run_dir) / "metrics.jsonl"
+    if not metrics.exists():
+        raise FileNotFoundError(f"{run_dir}: no metrics.jsonl (not a run directory?)")
+    return [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+
+
+def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:
+    """Markdown: held-out pass@1 per set before (first eval) and after (last eval), per run."""
+    lines = ["| run | set | pass@1 before | pass@1 after | change | steps | sampled tokens "
+             "| train time (s) |", "|---|---|---|---|---|---|---|---|"]
+    for name, rows in runs.items():
+        evals = [r for r in rows if r.get("kind") == "eval"]
+        train = [r for r in rows if r.get("kind") == "train"]
+        wall = sum(r.get("wall_s", 0.0) for r in train)
+        tokens = train[-1].get("cumulative_sampled_tokens", 0) if train else 0
+        if not evals:
+            lines.append(f"| {name} | - | - | - | - | {len(train)} | {tokens} | {wall:.0f} |")
+            continue
+        first, last = evals[0], evals[-1]
+        for key in sorted(k for k in first if k.endswith("/pass@1")):
+            a, b = first[key], last.get(key, float("nan"))
+            lines.append(
+                f"| {name} | {key[: -len('/pass@1')]} | {a:.3f} (step {first['step']}) | "
+                f"{b:.3f} (step {last['step']}) | {b - a:+.3f} | {len(train)} | {tokens} "
+                f"| {wall:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """``"0.200 ± 0.021"`` (sample std), the value alone for one run, ``"-"`` for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[str | Path]]:
+    """Runs whose ``config.json`` differ only in ``seed``, grouped; labelled by the first run's
+    name without a trailing ``-s<N>`` (made unique when two groups would share a label).
+    Order follows ``run_dirs``."""
+    by_config: dict[str, list[str | Path]] = {}
+    for d in run_dirs:
+        cfg_file = Path(d) / "config.json"
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"{d}: no config.json (not a run directory?)")
+        cfg = json.loads(cfg_file.read_text())
+        cfg.get("run", {}).pop("seed", None)
+        by_config.setdefault(json.dumps(cfg, sort_keys=True), []).append(d)
+    groups: dict[str, list[str | Path]] = {}
+    for dirs in by_config.values():
+        label = base = re.sub(r"-s\d+$", "", Path(dirs[0]).name)
+        n = 1
+        while label in groups:
+            n += 1
+            label = f"{base} ({n})"
+        groups[label] = dirs
+    return groups
+
+
+def seed_table(groups: dict[str, Sequence[Sequence[dict[str, Any]]]]) -> str:
+    """Markdown: per group of seeds and held-out set, pass@1 before, after and the change
+    (mean ± std over the seeds; each seed's change is taken within its own run)."""
+    lines = ["| runs | seeds | set | pass@1 before | pass@1 after | change |",
+             "|---|---|---|---|---|---|"]
+    for label, histories in groups.items():
+        pairs: dict[str, list[tuple[float, float]]] = {}
+        for rows in histories:
+            for name, ab in before_after(rows).items():
+                pairs.setdefault(name, []).append(ab)
+        if not pairs:
+            lines.append(f"| {label} | {len(histories)} | - | - | - | - |")
+        for name, ab in pairs.items():
+            lines.append(
+                f"| {label} | {len(ab)} | {name} | {mean_std([a for a, _ in ab])} | "
+                f"{mean_std([b for _, b in ab])} | {_signed(mean_std([b - a for a, b in ab]))} |")
+    return "\n".join(lines)
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith(("-", "+")) else "+" + text
