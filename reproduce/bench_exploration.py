@@ -61,9 +61,9 @@ from typing import Any
 import torch
 
 from dslib import search, tiny
-from dslib.cli import mean_std
 from dslib.config import SearchConfig
 from dslib.progress import progress_bar
+from dslib.report import mean_std
 from dslib.tasks import countdown
 from dslib.tasks.base import Prompted, TokenVerifier
 
