@@ -360,8 +360,10 @@ def cost_metrics(groups: Sequence[Group], with_cache: bool) -> dict[str, float]:
 
     ``sampled_tokens`` counts every sampled token (cached groups' direct samples included);
     ``forward_tokens*`` and the strategy's stats cover the groups the strategy made (none when
-    every problem was cached). ``with_cache`` adds ``cache_*``: cached problems, members and
-    the saved-tokens estimate summed over the cached groups.
+    every problem was cached). ``with_cache`` adds ``cache_*``: cached problems, members, the
+    tokens their direct rollouts sampled (``cache_sampled_tokens``, what
+    :func:`dslib.rounds.cache_savings` subtracts) and the saved-tokens estimate, summed over the
+    cached groups.
     """
     made = [g for g in groups if g.strategy != "cached"]
     hits = [g for g in groups if g.strategy == "cached"]
@@ -373,6 +375,7 @@ def cost_metrics(groups: Sequence[Group], with_cache: bool) -> dict[str, float]:
             out[key] = _mean([g.stats[key] for g in made if key in g.stats])
     if with_cache:
         out["cache_cached_problems"] = len(hits)
+        out["cache_sampled_tokens"] = sum(g.sampled_tokens for g in hits)
         for key in ("cached_members", "fresh_members", "saved_tokens_estimate"):
             out[f"cache_{key}"] = sum(int(g.stats[key]) for g in hits)
     return out

@@ -43,7 +43,7 @@ def test_cost_metrics_sum_tokens_and_average_strategy_stats():
     m = rollouts.cost_metrics(made + [hit], with_cache=True)
     assert m == {"sampled_tokens": 35, "forward_tokens": 40, "forward_tokens_no_reuse": 100,
                  "search_iterations": 3.5, "search_solved": 0.5, "cache_cached_problems": 1,
-                 "cache_cached_members": 1, "cache_fresh_members": 3,
+                 "cache_sampled_tokens": 5, "cache_cached_members": 1, "cache_fresh_members": 3,
                  "cache_saved_tokens_estimate": 7}
     # every problem cached: the strategy made nothing, so it reports nothing but tokens
     assert rollouts.cost_metrics([hit], with_cache=False) == {"sampled_tokens": 5}

@@ -195,6 +195,9 @@ def test_round_two_serves_every_buffered_problem_from_the_cache(two_rounds):
               for s in range(rcfg.steps_per_round)]
     assert [m["cached_groups"] for m in train] == expect
     assert sum(expect) == len(buf) > 0  # the whole pool is drawn once: every entry served
+    # the cached groups' direct rollouts are logged, so cache_savings subtracts them
+    for m, hits in zip(train, expect):
+        assert (m["cache_sampled_tokens"] > 0) == (hits > 0)
 
 
 def test_rounds_resume_and_grow(two_rounds):

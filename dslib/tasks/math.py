@@ -62,6 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dslib._grading import _BOX_RE
+from dslib._grading import last_boxed as _grading_last_boxed
 from dslib.tasks.base import Prompted, chat_prompt_ids
 from dslib.verify import Verdict, gold_fault
 
@@ -179,30 +181,24 @@ class MathSet(Sequence[MathProblem]):
 # ----------------------------------------------------------------------------- answers
 
 
-def last_boxed(text: str) -> str | None:
-    r"""Content of the LAST ``\boxed{...}`` (or ``\fbox{...}``), braces matched; None if absent.
+_BARE_BOX = re.compile(r"\\(?:boxed|fbox)\b(?!\s*\{)")
 
-    ``\boxed 5`` (no braces) yields the token after the space, as Qwen2.5-Math's extractor does.
-    An unclosed last box yields None.
+
+def last_boxed(text: str) -> str | None:
+    r"""Content of the LAST ``\boxed{...}`` (or ``\fbox{...}``), stripped; None if absent.
+
+    The braced form is :func:`dslib._grading.last_boxed` (the grader's rule: the last complete
+    box, escaped braces skipped). Gold solutions also write ``\boxed 5`` (no braces): when the
+    last box is of that form, the token after the space is the answer, as Qwen2.5-Math's
+    extractor reads it.
     """
-    ends = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\b", text)]
-    if not ends:
-        return None
-    rest = text[ends[-1]:]  # what follows the last "\boxed" / "\fbox"
-    if rest.startswith(" "):
-        token = rest.strip().split("$")[0].split()
+    bare = [m.end() for m in _BARE_BOX.finditer(text)]
+    braced = [m.start() for m in _BOX_RE.finditer(text)]
+    if bare and (not braced or bare[-1] > braced[-1]):
+        token = text[bare[-1]:].strip().split("$")[0].split()
         return token[0] if token else None
-    if not rest.startswith("{"):
-        return None
-    depth = 0
-    for i, ch in enumerate(rest):
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return rest[1:i].strip()
-    return None
+    got = _grading_last_boxed(text)
+    return got.strip() if got is not None else None
 
 
 _SCI = re.compile(r"^\s*(-?\d+(?:\.\d+)?)[eE]([-+]?\d+)\s*$")
