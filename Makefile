@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 CONSTRAINTS ?= requirements/constraints.txt
 VLLM_CONSTRAINTS ?= requirements/constraints-vllm.txt
 
-.PHONY: demo test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm \
+.PHONY: demo lab test test-unit test-notebooks lint install clean notebooks reproduce venv-vllm test-vllm \
 	docs docs-serve lock
 
 $(PY):
@@ -107,6 +107,12 @@ docs: $(DOCS_STAMP)
 
 docs-serve: $(DOCS_STAMP)
 	$(PY) -m mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+# JupyterLab is in neither the test nor the docs extra: `make lab` adds it to .venv and opens
+# the stored notebooks
+lab: $(STAMP)
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/
 
 # Notebooks are written as py:percent sources in notebooks/src/ and stored executed (outputs
 # kept, so they read well on a code host). `make notebooks` regenerates all; NB=01 just one.

@@ -8,10 +8,15 @@ Four rules, all at build time and offline:
    edit here.
 2. **Results.** ``reproduce/RESULTS.md`` becomes the page ``results.md``; the images it links
    (``plateau.png`` ...) are copied beside it. The text is read, never copied into ``docs/``.
+   Its links into the docs are written for the repository (``../docs/paper-notes.md#backup``)
+   and become site links (``paper-notes.md#backup``).
 3. **API pages.** Each nav entry ``api/<module>.md`` without a file of that name becomes a page
    ``# <module>`` + ``::: <module>`` (mkdocstrings). The nav's API list is the only list of
    modules to keep up to date.
-4. **MathJax.** MathJax 3 is copied from the ``django-static-mathjax`` package (the docs extra)
+4. **Links from notebooks.** A notebook's markdown links into the docs are written for Jupyter
+   (``../docs/paper-notes.md#backup``, relative to ``notebooks/``); mkdocs-jupyter leaves them
+   as they are, so each becomes the URL of that page on the site.
+5. **MathJax.** MathJax 3 is copied from the ``django-static-mathjax`` package (the docs extra)
    into ``assets/mathjax/``, so equations render without a network, on the notebook pages too.
 """
 
@@ -23,12 +28,15 @@ from pathlib import Path
 
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.utils import get_relative_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 RESULTS = ROOT / "reproduce" / "RESULTS.md"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 API_PAGE = re.compile(r"^api/(?P<module>[A-Za-z_][\w.]*)\.md$")
+#: a repository-relative link into docs/ as written in RESULTS.md and the notebooks
+DOCS_LINK = re.compile(r"\.\./docs/(?P<page>[\w./-]+\.md)(?P<frag>#[\w-]*)?")
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
 #: what is copied out of MathJax's es5 build: one combined component, its TeX extensions
 #: (loaded on demand by \require or autoload), the CHTML fonts and the licence
@@ -40,6 +48,10 @@ MATHJAX_PARTS = (
     "ui",
     "sre",
 )
+
+
+#: the site's files, kept by on_files for the link rewriting of on_post_page
+_FILES: Files | None = None
 
 
 def notebook_paths() -> list[Path]:
@@ -100,12 +112,36 @@ def on_files(files: Files, config) -> Files:
         image = (RESULTS.parent / link.group("path")).resolve()
         if image.is_file() and image.is_relative_to(RESULTS.parent):
             files.append(File.generated(config, link.group("path"), abs_src_path=str(image)))
+    global _FILES
+    _FILES = files
     for module in api_modules(config["nav"]):
         uri = f"api/{module}.md"
         if files.get_file_from_path(uri) is None:
             content = f"# `{module}`\n\n::: {module}\n"
             files.append(File.generated(config, uri, content=content))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """RESULTS.md (rule 2): ``](../docs/X.md#a)`` -> ``](X.md#a)``, the page sits in docs/."""
+    if page.file.src_uri == "results.md":
+        markdown = re.sub(r"\]\(\.\./docs/", "](", markdown)
+    return markdown
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Notebook pages (rule 4): ``href="../docs/X.md#a"`` -> the relative URL of page X."""
+    if not page.file.src_uri.startswith("notebooks/"):
+        return output
+
+    def site_url(m: re.Match) -> str:
+        target = _FILES.get_file_from_path(m.group("page")) if _FILES else None
+        if target is None:
+            raise SystemExit(f"{page.file.src_uri}: link to docs/{m.group('page')}, no such page")
+        return get_relative_url(target.url, page.url) + (m.group("frag") or "")
+
+    return re.sub(r'href="' + DOCS_LINK.pattern + '"',
+                  lambda m: 'href="' + site_url(m) + '"', output)
 
 
 def mathjax_dir() -> Path:

@@ -1,4 +1,5 @@
-r"""String-level half of the math grader behind :func:`dslib.verify.check` (reference §7).
+r"""String-level half of the math grader behind :func:`dslib.verify.check`
+(docs/paper-notes.md#evaluation).
 
 Everything here is plain Python on strings: no sympy, nothing is evaluated. It turns a boxed answer
 and a gold answer into a :class:`Norm` (canonical LaTeX plus the side information a human grader
@@ -69,9 +70,9 @@ def match_brace(s: str, i: int, open_: str = "{", close: str = "}") -> int:
 def last_boxed(text: str) -> str | None:
     r"""Content of the last COMPLETE ``\boxed{...}``/``\fbox{...}``; None if there is none.
 
-    Reference §7 protocol: an unclosed box (a truncated answer) does not count, several boxes are
-    never merged, and nothing outside a box is ever read as the answer. One pass over the text,
-    so a response full of unclosed boxes costs linear time.
+    The protocol (docs/paper-notes.md#evaluation): an unclosed box (a truncated answer) does not
+    count, several boxes are never merged, and nothing outside a box is ever read as the answer. One
+    pass over the text, so a response full of unclosed boxes costs linear time.
     """
     starts = [m.end() - 1 for m in _BOX_RE.finditer(text)]
     if not starts:

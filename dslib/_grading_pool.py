@@ -1,4 +1,4 @@
-"""Worker processes for the sympy stage of the math grader (reference §7).
+"""Worker processes for the sympy stage of the math grader (docs/paper-notes.md#evaluation).
 
 Why processes: sympy cannot be interrupted from another thread, and math_verify's own timeout uses
 ``signal.alarm``, which only works in the main thread. Each worker is a plain

@@ -1,4 +1,5 @@
-r"""Computer-algebra half of the math grader (reference §7); runs inside a worker process.
+r"""Computer-algebra half of the math grader (docs/paper-notes.md#evaluation); runs inside a worker
+process.
 
 Answers arrive as canonical LaTeX from :mod:`dslib._grading`. They are parsed with
 latex2sympy2_extended (an ANTLR grammar that builds sympy objects with ``evaluate=False``), never

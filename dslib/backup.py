@@ -1,4 +1,5 @@
-"""Heuristic score backup along a root-to-terminal path, reference §3.6 (v4 Eq. 3-5; v1 Eq. 4-7).
+"""Heuristic score backup along a root-to-terminal path, (v4 Eq. 3-5; v1 Eq. 4-7)
+docs/paper-notes.md#backup.
 
 A verified terminal s_end with score r = q(s_end) in {+1, -1, incomplete_score} (v4 Eq. 4) is
 pushed up the path s_0 (root) .. s_L (leaf). Every node on the path, root and leaf included:
@@ -20,7 +21,7 @@ Constrained rule (v4 Eq. 5), the one actually used:
 so a node that was ever on a correct path keeps q >= 0 (v4 App. B.2).
 
 The code's ``if value != 0`` guard around the update changes nothing: with r = 0 the first case
-adds 0. The "vanilla" rule of Table 4 (reference §4.2) is a switch:
+adds 0. The "vanilla" rule of Table 4 (docs/paper-notes.md#advantage) is a switch:
 
     q + g*r if q * r >= 0 else max(q + g*r, 0)
 """
@@ -54,7 +55,8 @@ def update_value(q_old: float, g: float, r: float) -> float:
 
 
 def update_value_vanilla(q_old: float, g: float, r: float) -> float:
-    """Table 4's "vanilla" update (reference §4.2): q + g*r if same sign else max(q + g*r, 0)."""
+    """Table 4's "vanilla" update (docs/paper-notes.md#advantage): q + g*r if same sign else
+    max(q + g*r, 0)."""
     if q_old * r >= 0:
         return q_old + g * r
     return max(q_old + g * r, 0.0)

@@ -1,14 +1,15 @@
 """The paper's Table 1 harness: avg@k of a model on the six math benchmarks, resumable.
 
-Reference §7 protocol: k = 32 samples per problem, temperature 0.6, top-p 0.95, graded by
-``verify.check`` (injectable). :func:`run_eval` loads the model (``dslib.build``) and calls
-:func:`evaluate_math`, which writes, in the output directory:
+The protocol (docs/paper-notes.md#evaluation): k = 32 samples per problem, temperature 0.6, top-p
+0.95, graded by ``verify.check`` (injectable). :func:`run_eval` loads the model (``dslib.build``)
+and calls :func:`evaluate_math`, which writes, in the output directory:
 
 | file            | content                                                               |
 |-----------------|-----------------------------------------------------------------------|
 | ``config.json`` | the checked evaluation config (a re-run with another one is refused)  |
 | ``results.jsonl``| one record per problem, appended as soon as its batch is graded      |
-| ``table.json``  | avg@k per benchmark next to the paper's Table 1 rows (reference §9.1) |
+| ``table.json``  | avg@k per benchmark next to the paper's Table 1 rows                  |
+|                 | (docs/paper-notes.md#table-1)                                         |
 | ``table.md``    | the same as Markdown                                                  |
 
 A re-run with the same directory skips the problems already in ``results.jsonl``. The command
@@ -32,12 +33,13 @@ from dslib.progress import progress_bar
 from dslib.tasks import math as math_task
 from dslib.verify import Verdict
 
-#: The paper's evaluation protocol (reference §7): n = 32 samples, temperature 0.6, top-p 0.95.
+#: The paper's evaluation protocol (docs/paper-notes.md#evaluation): n = 32 samples, temperature
+#: 0.6, top-p 0.95.
 MATH_K = 32
 MATH_TEMPERATURE = 0.6
 MATH_TOP_P = 0.95
 #: Eval budget is not stated in the paper; the repo README and HF card use max_tokens=32768
-#: (training used 16,384), reference §7.
+#: (training used 16,384), docs/paper-notes.md#evaluation.
 MATH_MAX_NEW_TOKENS = 32768
 
 RESULTS_FILE = "results.jsonl"
@@ -170,7 +172,8 @@ def grade_problem(
 
 
 def benchmark_stats(records: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
-    """avg@k (mean of c/k over problems, reference §7) and diagnostics of one benchmark."""
+    """avg@k (mean of c/k over problems, docs/paper-notes.md#evaluation) and diagnostics of one
+    benchmark."""
     n = len(records)
     samples = [s for r in records for s in r["samples"]]
     total = max(1, n * k)
@@ -191,11 +194,13 @@ def benchmark_stats(records: Sequence[dict[str, Any]], k: int) -> dict[str, Any]
 def math_table(
     per_bench: dict[str, dict[str, Any]], config: dict[str, Any], label: str
 ) -> dict[str, Any]:
-    """The JSON table: this run's per-benchmark avg@k next to Table 1 of the paper (§9.1)."""
+    """The JSON table: this run's per-benchmark avg@k next to Table 1 of the paper
+    (docs/paper-notes.md#table-1)."""
     k = config["k"]
     key = f"avg@{k}"
     percents = {b: 100.0 * s[key] for b, s in per_bench.items()}
-    # Avg = unweighted mean of the six (reference §7); over fewer sets it is marked partial.
+    # Avg = unweighted mean of the six (docs/paper-notes.md#evaluation); over fewer sets it is
+    # marked partial.
     avg = sum(percents.values()) / len(percents) if percents else float("nan")
     sizes = math_task.BENCHMARK_SIZES
     partial = [b for b, s in per_bench.items() if s["problems"] < sizes.get(b, s["problems"])]
@@ -212,7 +217,7 @@ def math_table(
         "complete_six": set(per_bench) == set(math_task.BENCHMARKS) and not partial,
         "partial_benchmarks": partial,
         "paper_table1": {
-            "source": "arXiv 2509.25454 Table 1, Pass1@1 with n=32 (reference §9.1)",
+            "source": "arXiv 2509.25454 Table 1, Pass1@1 with n=32 (docs/paper-notes.md#table-1)",
             "columns": list(math_task.TABLE1_COLUMNS),
             "rows": {name: list(vals) for name, vals in math_task.PAPER_TABLE1},
         },
@@ -247,7 +252,7 @@ def table_markdown(table: dict[str, Any]) -> str:
     lines += [
         "",
         "Paper rows: Table 1 of arXiv 2509.25454 (Pass1@1 estimated with n = 32), verbatim "
-        "from reference §9.1.",
+        "from docs/paper-notes.md#table-1.",
         "",
         f"| benchmark | problems | samples | correct | {key} (%) | pass@{k} (%) | answered (%) "
         "| truncated (%) | mean tokens | grader errors |",
@@ -295,7 +300,8 @@ def evaluate_math(
     progress: bool = True,
     save_responses: bool = False,
 ) -> dict[str, Any]:
-    """avg@k of ``policy`` on math problem sets (reference §7), resumable; returns the table.
+    """avg@k of ``policy`` on math problem sets (docs/paper-notes.md#evaluation), resumable; returns
+    the table.
 
     ``sets`` maps a benchmark name to its :class:`~dslib.tasks.math.MathProblem` list. Each
     batch of ``batch_problems`` problems is ONE ``policy.sample`` call with ``k`` samples per
@@ -403,7 +409,8 @@ def run_eval(
     progress: bool = True,
     save_responses: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate ``model`` on the benchmarks (reference §7 protocol) and write the tables.
+    """Evaluate ``model`` on the benchmarks (the protocol of docs/paper-notes.md#evaluation) and
+    write the tables.
 
     ``benchmarks``: names, a comma list or "all"; ``data_dir``: the folder of benchmark files
     (default ``tasks.math.default_data_dir()``); ``limit``: the first problems of each set.

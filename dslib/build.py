@@ -124,7 +124,8 @@ def check_levels(cfg: TrainConfig, build: tiny.TinyConfig) -> None:
 
 
 def deepmath_model_and_task(cfg: TrainConfig) -> tuple[Any, Task]:
-    """DeepMath problems with the model's chat template, graded by ``task.grader`` (§6).
+    """DeepMath problems with the model's chat template, graded by ``task.grader``
+    (docs/paper-notes.md#hyperparameters).
 
     ``run.dry_run``: a tiny random Qwen2 and a tokenizer trained here replace the model, and
     the data is capped at 64 problems (the built-in sample problems when no file is given).

@@ -167,7 +167,8 @@ def _rounds(args: argparse.Namespace) -> int:
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``dslib eval`` options (defaults = the paper's protocol, reference §7)."""
+    """The ``dslib eval`` options (defaults = the paper's protocol,
+    docs/paper-notes.md#evaluation)."""
     parser.add_argument("--model", default="tiny",
                         help='"tiny" (the cached tiny reasoner), a checkpoint dir or a hub name')
     parser.add_argument("--benchmarks", default="all",
@@ -270,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--overwrite", action="store_true",
                      help="start again (the same command without it resumes)")
     rnd.set_defaults(func=_rounds)
-    ev = sub.add_parser("eval", help="avg@k on the six math benchmarks (reference §7)")
+    ev = sub.add_parser("eval", help="avg@k on the six math benchmarks "
+                        "(docs/paper-notes.md#evaluation)")
     add_eval_arguments(ev)
     ev.set_defaults(func=_eval)
     cmp_ = sub.add_parser("compare", help="held-out table (and curves) of finished runs")

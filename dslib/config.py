@@ -1,8 +1,9 @@
 """Every config dataclass of the kit, and the one parser of ``--set`` overrides.
 
 One dataclass per component, a docstring under every field (CleanRL style). Defaults are the
-released code's / the paper's 1.5B recipe (reference file §6); where the paper and the code
-disagree (reference §11), the default is the CODE and the paper's variant is the other value.
+released code's / the paper's 1.5B recipe (docs/paper-notes.md#hyperparameters); where the paper and
+the code disagree (docs/paper-notes.md#paper-vs-code), the default is the CODE and the paper's
+variant is the other value.
 
 | dataclass          | what it configures                                  | used by              |
 |--------------------|-----------------------------------------------------|----------------------|
@@ -53,60 +54,75 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 @dataclass
 class SearchConfig:
-    """Everything the tree search (``dslib.search.run``) needs; see reference §2-§3 and §6."""
+    """Everything the tree search (``dslib.search.run``) needs; see docs/paper-notes.md#node,
+    #search and #hyperparameters."""
 
     step_tokens: int = 256
-    """tokens per node (one fixed-length chunk, not a semantic step; §2); with
+    """tokens per node (one fixed-length chunk, not a semantic step; docs/paper-notes.md#node); with
     ``step_boundary``, the most a node may hold"""
     step_boundary: str | None = None
     """where a node ends early: None = fixed chunks of ``step_tokens`` (the released code,
-    §2: a node is 256 sampled tokens, not a semantic step), "\\n" = at the end of a line
-    (a countdown step), "\\n\\n" = at a paragraph break (math); the names "line" and
+    docs/paper-notes.md#node: a node is 256 sampled tokens, not a semantic step), "\\n" = at the end
+    of a line (a countdown step), "\\n\\n" = at a paragraph break (math); the names "line" and
     "paragraph" are accepted. A node that stops there is not terminal (only EOS is)"""
     max_depth: int = 64
-    """d_T: a child at this depth is terminal; the root is depth 0 (§2, §3.2)"""
+    """d_T: a child at this depth is terminal; the root is depth 0 (docs/paper-notes.md#node,
+    #expansion)"""
     width: int = 8
-    """expansion width: children generated per expansion (§3.2)"""
+    """expansion width: children generated per expansion (docs/paper-notes.md#expansion)"""
     n_trajectories: int = 8
-    """stop a tree once this many backed-up trajectories are recorded (terminate_num, §3.9)"""
+    """stop a tree once this many backed-up trajectories are recorded (terminate_num,
+    docs/paper-notes.md#termination)"""
     temperature: float = 1.0
-    """sampling temperature of the search's policy calls (§6)"""
+    """sampling temperature of the search's policy calls (docs/paper-notes.md#hyperparameters)"""
     top_p: float = 1.0
-    """nucleus sampling threshold of the search's policy calls (§6)"""
+    """nucleus sampling threshold of the search's policy calls
+    (docs/paper-notes.md#hyperparameters)"""
     incomplete_score: float = -1.0
-    """terminal score of a depth-limit leaf without EOS and without an answer (§3.3, v4 Eq. 4)"""
+    """terminal score of a depth-limit leaf without EOS and without an answer
+    (docs/paper-notes.md#terminal-score, v4 Eq. 4)"""
     gamma_min: float = 0.1
-    """floor of the depth-decay weight gamma(i, l) (backup_threshold; §3.6, v4 Eq. 3)"""
+    """floor of the depth-decay weight gamma(i, l) (backup_threshold; v4 Eq. 3,
+    docs/paper-notes.md#backup)"""
     gamma: str = "code"
-    """depth-decay weight: "code" (d+1)/(L+1) or "paper" d/L (§3.6, §11 item 4)"""
+    """depth-decay weight: "code" (d+1)/(L+1) or "paper" d/L (docs/paper-notes.md#backup,
+    #pvc-gamma)"""
     backup_rule: str = "constrained"
-    """q update: "constrained" sign rule (v4 Eq. 5) or the Table-4 "vanilla" rule (§4.2)"""
+    """q update: "constrained" sign rule (v4 Eq. 5) or the Table-4 "vanilla" rule
+    (docs/paper-notes.md#advantage)"""
     backup_terminals: str = "one"
-    """back up "one" terminal per expansion (code) or "all_correct" (paper; §3.4, §11 item 2)"""
+    """back up "one" terminal per expansion (code) or "all_correct" (paper;
+    docs/paper-notes.md#which-terminal, #pvc-backup-count)"""
     negative_choice: str = "most_confident"
     """which wrong terminal is backed up: most_confident | random | least_confident (Table 5)"""
     entropy: str = "sampled_nll"
-    """trajectory entropy: mean sampled-token NLL (code) or mean Shannon entropy (paper; §3.5)"""
+    """trajectory entropy: mean sampled-token NLL (code) or mean Shannon entropy (paper;
+    docs/paper-notes.md#entropy)"""
     uct_c: float = 2.0
-    """UCT exploration constant lambda (lambda_puct; §3.7)"""
+    """UCT exploration constant lambda (lambda_puct; docs/paper-notes.md#uct)"""
     uct_deterministic: bool = True
-    """UCT pick: argmax, first on ties (code) or sampling from softmax(UCT) (§3.7)"""
+    """UCT pick: argmax, first on ties (code) or sampling from softmax(UCT)
+    (docs/paper-notes.md#uct)"""
     backtrace: str = "global"
-    """after a backup: "global" frontier (v4 Eq. 6-7) or "uct" one UCT step from the root (§3.8)"""
+    """after a backup: "global" frontier (v4 Eq. 6-7) or "uct" one UCT step from the root
+    (docs/paper-notes.md#frontier)"""
     lambda1: float = 0.4
     """frontier weight of tanh(Q(parent)), the quality potential (v4 Eq. 7)"""
     lambda2: float = 0.4
     """frontier weight of the chunk's mean NLL; used only when entropy_bonus is on (v4 Eq. 7)"""
     entropy_bonus: bool = False
-    """add the uncertainty term lambda2 * H(chunk) to the frontier score (code default off; §3.8)"""
+    """add the uncertainty term lambda2 * H(chunk) to the frontier score (code default off;
+    docs/paper-notes.md#frontier)"""
     lambda3: float = 0.01
     """frontier weight of the depth bonus D(d) (v4 Eq. 7)"""
     lambda4: float = 0.0
-    """frontier weight of tanh(Q(s)) of the node itself; code only, applied when > 0 (§3.8)"""
+    """frontier weight of tanh(Q(s)) of the node itself; code only, applied when > 0
+    (docs/paper-notes.md#frontier)"""
     depth_bonus: str = "sqrt"
     """D(d): "sqrt" sqrt(d/d_T) (default), "log" log(d+1), "linear" d (the code's "constant")"""
     dynamic_width: tuple[int, int] | None = None
-    """(min_width, decay_factor): width shrinks with depth (code only, off by default; §3.2)"""
+    """(min_width, decay_factor): width shrinks with depth (code only, off by default;
+    docs/paper-notes.md#expansion)"""
     max_iterations: int = 10_000
     """safety cap on batched policy calls; hitting it flags the live trees exhausted"""
     seed: int = 0
@@ -171,38 +187,44 @@ _LOSS_AGG = ("token_mean", "step_mean", "seq_mean_token_mean")
 
 @dataclass
 class TreeGRPOConfig:
-    """Rewards, advantages and loss of Tree-GRPO (reference §4.1-§4.3, §6, Table 4)."""
+    """Rewards, advantages and loss of Tree-GRPO (docs/paper-notes.md#tree-grpo, #hyperparameters,
+    Table 4)."""
 
     reward: str = "fine"
-    """token rewards: "fine" soft-clipped node q (code, §4.1, v4 Eq. 13), "coarse" terminal
-    score on every token (Tree-GRPO = DAPO), "fine_raw" node q without soft clip (Table 4
-    "fine-grained")"""
+    """token rewards: "fine" soft-clipped node q (code, v4 Eq. 13,
+    docs/paper-notes.md#token-rewards), "coarse" terminal score on every token (Tree-GRPO =
+    DAPO), "fine_raw" node q without soft clip (Table 4 "fine-grained")"""
     eps_q: float = 1.0
     """soft-clip temperature eps_q (adv_temperature; v4 Eq. 13)"""
     q_max: float = 1.0
     """soft-clip scale q_max (q_value_max; v4 Eq. 13)"""
     overlong_buffer: int | None = None
-    """DAPO overlong buffer in tokens (released run: 4096); None disables the penalty (§4.1)"""
+    """DAPO overlong buffer in tokens (released run: 4096); None disables the penalty
+    (docs/paper-notes.md#token-rewards)"""
     overlong_factor: float = 1.0
-    """DAPO overlong penalty factor: the penalty reaches -factor at max_response_tokens (§4.1)"""
+    """DAPO overlong penalty factor: the penalty reaches -factor at max_response_tokens
+    (docs/paper-notes.md#token-rewards)"""
     max_response_tokens: int | None = None
     """response cap the overlong buffer ends at (released run: 16384); needed with a buffer"""
     baseline: str = "recorded"
     """mu: "recorded" mean final reward of the recorded trajectories (code), "tree" mean score of
-    every terminal node of the tree (paper, v4 Eq. 15), "none" mu = 0 (§4.2, §11 item 9)"""
+    every terminal node of the tree (paper, v4 Eq. 15), "none" mu = 0
+    (docs/paper-notes.md#advantage, #pvc-baseline)"""
     std_norm: bool = False
     """divide by (sigma_pop + 1e-6) (verl norm_adv_by_std_in_grpo; Table 4 "standard"); the
-    scripts turn it off: mean-only (§4.2, §11 item 12)"""
+    scripts turn it off: mean-only (docs/paper-notes.md#advantage, #pvc-std)"""
     clip_low: float = 0.2
-    """eps_low: the ratio is clipped below at 1 - clip_low (§4.3)"""
+    """eps_low: the ratio is clipped below at 1 - clip_low (docs/paper-notes.md#policy-loss)"""
     clip_high: float = 0.28
-    """eps_high: the ratio is clipped above at 1 + clip_high (Clip-Higher; §4.3)"""
+    """eps_high: the ratio is clipped above at 1 + clip_high (Clip-Higher;
+    docs/paper-notes.md#policy-loss)"""
     dual_clip: float | None = 10.0
-    """c of dual-clip PPO: for A < 0 the loss is capped at -A * c (clip_ratio_c; §4.3); None: off"""
+    """c of dual-clip PPO: for A < 0 the loss is capped at -A * c (clip_ratio_c;
+    docs/paper-notes.md#policy-loss); None: off"""
     loss_agg: str = "token_mean"
     """"token_mean" flat masked mean over the batch (code), "step_mean" mean within each step then
     over steps (paper v4 Eq. 14), "seq_mean_token_mean" mean per sequence then over sequences
-    (GRPO-style; §4.3, §11 item 11)"""
+    (GRPO-style; docs/paper-notes.md#policy-loss, #pvc-loss-agg)"""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -225,7 +247,8 @@ class TreeGRPOConfig:
 
     @classmethod
     def paper_1p5b(cls, **overrides: object) -> TreeGRPOConfig:
-        """The released 1.5B run (§6): code defaults plus a 4096-token overlong buffer at 16384."""
+        """The released 1.5B run (docs/paper-notes.md#hyperparameters): code defaults plus a
+        4096-token overlong buffer at 16384."""
         base = cls(overlong_buffer=4096, max_response_tokens=16384)
         return replace(base, **overrides) if overrides else base
 
@@ -261,8 +284,9 @@ class TaskConfig:
     data: tuple[str, ...] = ()
     """deepmath: training files (JSONL/parquet, read in order) or one Hugging Face dataset name"""
     grader: str = "dapo"
-    """deepmath training reward: "dapo" (the released math_dapo exact match, reference §3.3) or
-    "check" (``dslib.verify.check``, the evaluation grader)"""
+    """deepmath training reward: "dapo" (the released math_dapo exact match,
+    docs/paper-notes.md#terminal-score) or "check" (``dslib.verify.check``, the evaluation
+    grader)"""
     max_prompt_tokens: int | None = None
     """deepmath: keep the last N prompt tokens (the released run: 2048, truncation left)"""
     levels: tuple[int, ...] = (4, 5)
@@ -272,7 +296,8 @@ class TaskConfig:
     """countdown split the training problems come from ("sft", "rl" or "test" of the build)"""
     train_subset: str | None = None
     """a filter file (``dslib filter``, :mod:`dslib.filtering`): train only on the problems it
-    keeps (the hard subset D_hard, reference §5.1); None = every problem of ``levels``"""
+    keeps (the hard subset D_hard, docs/paper-notes.md#filtering); None = every problem of
+    ``levels``"""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -309,7 +334,8 @@ class RolloutConfig:
     """the tree search of the "tree" strategy"""
     replay_buffer: str | None = None
     """a replay-buffer file (:mod:`dslib.replay`): its problems skip the strategy and get
-    groups of cached solutions + direct samples (reference §5.3); None = no buffer"""
+    groups of cached solutions + direct samples (docs/paper-notes.md#hybrid-groups); None = no
+    buffer"""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -321,27 +347,31 @@ class RolloutConfig:
 
 @dataclass
 class OptimConfig:
-    """The learner: AdamW on the clipped Tree-GRPO loss (``dslib.learner``, reference §6)."""
+    """The learner: AdamW on the clipped Tree-GRPO loss (``dslib.learner``,
+    docs/paper-notes.md#hyperparameters)."""
 
     lr: float = 1e-6
-    """AdamW learning rate after the warm-up (constant, §6)"""
+    """AdamW learning rate after the warm-up (constant, docs/paper-notes.md#hyperparameters)"""
     warmup_steps: int = 10
-    """linear warm-up of the learning rate over optimizer updates, then constant (§6)"""
+    """linear warm-up of the learning rate over optimizer updates, then constant
+    (docs/paper-notes.md#hyperparameters)"""
     weight_decay: float = 0.1
-    """AdamW weight decay (§6)"""
+    """AdamW weight decay (docs/paper-notes.md#hyperparameters)"""
     grad_clip: float = 1.0
-    """clip the global gradient norm to this before each optimizer step (§6)"""
+    """clip the global gradient norm to this before each optimizer step
+    (docs/paper-notes.md#hyperparameters)"""
     adam_betas: tuple[float, float] = (0.9, 0.999)
     """AdamW (beta1, beta2)"""
     mini_batches: int = 8
-    """optimizer updates per step and epoch (released run: 2048 seqs / 256 = 8, §6)"""
+    """optimizer updates per step and epoch (released run: 2048 seqs / 256 = 8,
+    docs/paper-notes.md#hyperparameters)"""
     ppo_epochs: int = 1
     """passes over the step's samples (the released run: 1)"""
     micro_batch_tokens: int | None = None
     """split each mini-batch's forward/backward into micro-batches of at most this many
-    (padded) tokens, accumulating gradients (the released run: 18,432 tokens per GPU, §6);
-    None = one pass per mini-batch. The loss is the same: each micro-batch is divided by the
-    mini-batch's count"""
+    (padded) tokens, accumulating gradients (the released run: 18,432 tokens per GPU,
+    docs/paper-notes.md#hyperparameters); None = one pass per mini-batch. The loss is the same: each
+    micro-batch is divided by the mini-batch's count"""
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass (long responses on a GPU)"""
     shard_optimizer: bool = False
@@ -355,7 +385,8 @@ class OptimConfig:
     compute_dtype: str = "float32"
     """dtype of the learner's forward/backward: "bfloat16" runs them under ``torch.autocast``
     while the parameters stay in ``dtype`` (fp32 master weights with bf16 compute, the mixed
-    precision of the released run's FSDP workers, §6); also the vLLM engine's dtype"""
+    precision of the released run's FSDP workers, docs/paper-notes.md#hyperparameters); also the
+    vLLM engine's dtype"""
     skip_zero_signal_updates: bool = True
     """skip the optimizer step of a mini-batch whose advantages are all zero: its gradient is
     zero, and an AdamW step would still move the weights along stale momentum. The released
@@ -467,9 +498,9 @@ class TrainConfig:
     filters: tuple[str, ...] = ()
     """named filters applied, in order, to the step's groups before the update (each logs
     ``<what>_dropped``): "hygiene" drops garbled or endlessly repeating INCORRECT samples (paper
-    §4.2, reference §5.5; not in the released code), "drop_unsolved" drops groups without a
-    correct sample (DAPO's dynamic sampling applied to trees; in neither paper nor code). See
-    :mod:`dslib.hygiene` and :func:`dslib.rollouts.drop_unsolved`"""
+    Sec. 4.2, docs/paper-notes.md#hygiene; not in the released code),
+    "drop_unsolved" drops groups without a correct sample (DAPO's dynamic sampling applied to trees;
+    in neither paper nor code). See :mod:`dslib.hygiene` and :func:`dslib.rollouts.drop_unsolved`"""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -502,16 +533,17 @@ class RoundsConfig:
     steps_per_round: int = 50
     """training steps of each round"""
     k: int = 4
-    """Pass1@K direct rollouts per problem for filtering (§5.1)"""
+    """Pass1@K direct rollouts per problem for filtering (docs/paper-notes.md#filtering)"""
     delta: float = 0.25
-    """keep a problem while its Pass1@K success rate is <= delta (§5.1)"""
+    """keep a problem while its Pass1@K success rate is <= delta (docs/paper-notes.md#filtering)"""
     strict: bool = False
     """paper's strict "<" (keeps 0/4 only) instead of the code's "<=" (0/4 and 1/4)"""
     register_threshold: float = 0.25
-    """replay-buffer registration threshold on the success rate (§5.2)"""
+    """replay-buffer registration threshold on the success rate
+    (docs/paper-notes.md#replay-buffer)"""
     register_rule: str = "code"
     """"code": 0 < round success share <= threshold; "paper": Pass1@K after the round <
-    threshold (uses the next round's filter rates), §5.2"""
+    threshold (uses the next round's filter rates), docs/paper-notes.md#replay-buffer"""
     restart_from_base: bool = False
     """every round starts from the base model (the released round1.sh) instead of the previous
     round's checkpoint"""
@@ -520,7 +552,8 @@ class RoundsConfig:
     budget; None = the whole pool"""
     filter_first: bool = True
     """filter the pool before round 1; False when the data already is the hard subset (the
-    released round-0 files are the base model's Pass1@4 in {0, 25 %} problems, §6)"""
+    released round-0 files are the base model's Pass1@4 in {0, 25 %} problems,
+    docs/paper-notes.md#hyperparameters)"""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -553,7 +586,8 @@ DEFAULT_ALLOWED_RANGES: tuple[tuple[int, int], ...] = (
 
 @dataclass(frozen=True)
 class HygieneConfig:
-    """Thresholds of ``hygiene.is_degenerate`` (the paper gives none, §5.5; ours, documented)."""
+    """Thresholds of ``hygiene.is_degenerate`` (the paper gives none, docs/paper-notes.md#hygiene;
+    ours, documented)."""
 
     max_period: int = 100
     """longest repeated block looked for, in characters"""

@@ -2,8 +2,9 @@
 
 Launch any ``dslib`` command under ``accelerate launch`` or ``torchrun``; the CLI calls
 :func:`init_from_env`, which joins the process group the launcher describes (``RANK``,
-``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``). One training step then runs as (reference §6:
-the released run is 8 GPUs, each rank rolling out its part of the batch):
+``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``). One training step then runs as
+(docs/paper-notes.md#hyperparameters: the released run is 8 GPUs, each rank rolling out its part of
+the batch):
 
 1. every rank draws the same ``problems_per_step`` problems (the seeded shuffle) and searches
    its shard ``problems[rank::world]``, with its own sampling seed;

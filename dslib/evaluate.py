@@ -2,7 +2,8 @@
 
 For each problem we draw ``n`` samples and count the ``c`` correct ones. Then
 
-* avg@n (the paper's "Pass1@1 estimated with n samples", reference §7) = mean over problems of c/n;
+* avg@n (the paper's "Pass1@1 estimated with n samples", docs/paper-notes.md#evaluation) = mean over
+  problems of c/n;
 * pass@k, the unbiased estimator of Chen et al. (2021): ``1 - C(n-c, k) / C(n, k)``, averaged
   over problems (k <= n).
 

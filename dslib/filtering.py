@@ -1,4 +1,5 @@
-"""Pass1@K hard-subset filtering and its on-disk record (reference §5.1; v4 Sec. 4.1, Eq. 8-9).
+"""Pass1@K hard-subset filtering and its on-disk record (docs/paper-notes.md#filtering; v4 Sec. 4.1,
+Eq. 8-9).
 
 Before each training round the policy pi^(i) answers every problem K times (K = 4 direct
 rollouts); a problem stays in the training set while it is still hard:
@@ -9,7 +10,7 @@ rollouts); a problem stays in the training set while it is still hard:
 
 with delta = 25 % fixed across rounds. The released README keeps 0/4 AND 1/4 ("<="); the paper
 writes a strict "<" (which keeps 0/4 only). Default ``strict=False`` follows the code,
-``strict=True`` gives the paper's rule (§11 item 13). Rounds chain by calling
+``strict=True`` gives the paper's rule (docs/paper-notes.md#pvc-filter). Rounds chain by calling
 :func:`hard_subset` on the previous round's hard subset.
 
 The filter record is a versioned JSONL file, so a round's decision can be inspected, diffed and
@@ -77,7 +78,7 @@ class FilterRecord:
 
 
 def keep(record: FilterRecord, delta: float = 0.25, strict: bool = False) -> bool:
-    """Is the problem still hard? (v4 Eq. 8-9, reference §5.1)
+    """Is the problem still hard? (v4 Eq. 8-9, docs/paper-notes.md#filtering)
 
     | strict | rule           | K=4, delta=0.25 keeps | source          |
     |--------|----------------|-----------------------|-----------------|
@@ -99,7 +100,8 @@ def pass1_at_k(
     batch_problems: int = 64,
     progress: bool = False,
 ) -> list[FilterRecord]:
-    """K direct rollouts per problem, successes counted by ``verifier`` (reference §5.1).
+    """K direct rollouts per problem, successes counted by ``verifier``
+    (docs/paper-notes.md#filtering).
 
     Items are anything with ``prompt_ids`` and ``id`` (``Prompted``); ``batch_problems`` problems
     share ONE ``policy.sample`` call (``evaluate`` does the sampling, so filtering and
@@ -142,7 +144,8 @@ def subset_from_file(items: Sequence[Any], path: str | Path) -> list[Any]:
 
     The file defines the subset: every id it holds must be among ``items`` (else it was written
     for other data, and a clear :class:`FilterFileError` says so); items it does not mention are
-    not trained on (a later round's file covers only the previous hard subset, §5.4).
+    not trained on (a later round's file covers only the previous hard subset,
+    docs/paper-notes.md#rounds).
     """
     header, records = read_filter(path)
     by_id = {str(it.id): it for it in items}
@@ -177,9 +180,9 @@ def filter_file(
 ) -> tuple[FilterHeader, list[FilterRecord]]:
     """Pass1@K of ``policy`` (whose weights are ``model``) on ``items``, written to ``path``.
 
-    What ``dslib filter`` and each round of ``dslib rounds`` run (reference §5.1, §5.4). The
-    header records the model fingerprint, K, delta, strictness and ``config`` (data source,
-    sampling settings), so a file says which weights decided which problems are hard.
+    What ``dslib filter`` and each round of ``dslib rounds`` run (docs/paper-notes.md#filtering,
+    #rounds). The header records the model fingerprint, K, delta, strictness and ``config`` (data
+    source, sampling settings), so a file says which weights decided which problems are hard.
     """
     records = pass1_at_k(policy, items, verifier, k=k, max_new_tokens=max_new_tokens,
                          temperature=temperature, progress=progress)

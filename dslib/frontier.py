@@ -1,4 +1,4 @@
-"""Global frontier selection, reference §3.8 (v4 Eq. 6-7; v1 Eq. 9-10).
+"""Global frontier selection, docs/paper-notes.md#frontier (v4 Eq. 6-7; v1 Eq. 9-10).
 
 After a backup the search does not walk down from the root again: it jumps to the most promising
 unexpanded node anywhere in the tree.
@@ -34,7 +34,8 @@ def expansion_width(depth: int, cfg: SearchConfig) -> int:
 
     Code: ``MCTSAgent.get_expansion_width_at_depth``.
 
-    Fixed ``cfg.width`` unless ``cfg.dynamic_width = (min_width, decay_factor)`` (§3.2):
+    Fixed ``cfg.width`` unless ``cfg.dynamic_width = (min_width, decay_factor)``
+    (docs/paper-notes.md#expansion):
 
         width(d) = max(min_width, W - floor(d / floor(d_T / W)) * decay_factor)
 

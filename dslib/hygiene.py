@@ -1,4 +1,5 @@
-"""Data hygiene (paper Sec. 4.2, reference §5.5): drop garbled or looping INCORRECT samples.
+"""Data hygiene (paper Sec. 4.2, docs/paper-notes.md#hygiene): drop garbled or looping INCORRECT
+samples.
 
 The paper: "among the incorrect samples, we remove data containing garbled text or infinite
 repetitions"; it gives no criterion and the released code has no such step. Ours is
@@ -79,7 +80,8 @@ def foreign_share(text: str, cfg: HygieneConfig | None = None) -> float:
 
 
 def is_degenerate(text: str, cfg: HygieneConfig | None = None) -> str | None:
-    """"repetition", "garbled" or None for a decoded response (reference §5.5; paper Sec. 4.2).
+    """"repetition", "garbled" or None for a decoded response (docs/paper-notes.md#hygiene; paper
+    Sec. 4.2).
 
     | reason       | criterion (``HygieneConfig`` defaults)                                   |
     |--------------|--------------------------------------------------------------------------|

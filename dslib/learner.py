@@ -1,9 +1,11 @@
-"""The learner: the only RL optimizer of the kit (reference §4.3, §6).
+"""The learner: the only RL optimizer of the kit (docs/paper-notes.md#policy-loss,
+#hyperparameters).
 
 One :meth:`Learner.update` per training step, on the step's samples (any strategy's):
 
-1. old log-probs recomputed by the current model (the code's actor recompute, §4.3), in
-   micro-batches, under autocast when ``compute_dtype`` is bf16;
+1. old log-probs recomputed by the current model (the code's actor recompute,
+   docs/paper-notes.md#policy-loss), in micro-batches, under autocast when ``compute_dtype`` is
+   bf16;
 2. ``ppo_epochs`` passes of ``mini_batches`` optimizer updates over a seeded shuffle: the
    clipped loss of :func:`dslib.tree_grpo.policy_loss` summed over micro-batches (gradients
    accumulate; each part is divided by the mini-batch's count), gradients summed over ranks,

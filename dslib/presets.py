@@ -36,11 +36,11 @@ def tiny_preset() -> TrainConfig:
     most problems are unsolved (the paper's plateau regime), and evaluated on 3-5 numbers;
     300 steps, under 10 minutes on 2 cores.
 
-    Scaled from the released run (reference §6): responses are capped at max_depth x
-    step_tokens = 80 tokens with the DAPO overlong buffer at the same 25% of the cap
-    (4,096 of 16,384 there, 20 of 80 here); lr 5e-5 is about 1/60 of the SFT peak (the released
-    run: 1e-6 on a model pre-trained at ~1e-4 or more). Flat samples and evaluations get the
-    same 80-token cap as the tree.
+    Scaled from the released run (docs/paper-notes.md#hyperparameters): responses are capped at
+    max_depth x step_tokens = 80 tokens with the DAPO overlong buffer at the same 25% of the cap
+    (4,096 of 16,384 there, 20 of 80 here); lr 5e-5 is about 1/60 of the SFT peak (the released run:
+    1e-6 on a model pre-trained at ~1e-4 or more). Flat samples and evaluations get the same
+    80-token cap as the tree.
     """
     return TrainConfig(
         task=TaskConfig(levels=(4, 5)),
@@ -53,12 +53,14 @@ def tiny_preset() -> TrainConfig:
     )
 
 
-#: the released run's round-0 data (reference §6): the two Pass1@4 hard subsets, in this order
+#: the released run's round-0 data (docs/paper-notes.md#hyperparameters): the two Pass1@4 hard
+#: subsets, in this order
 PAPER_DATA = ("data/deepmath103k_round0_train_0.jsonl", "data/deepmath103k_round0_train_25.jsonl")
 
 
 def paper_preset() -> TrainConfig:
-    """The released 1.5B recipe, field by field (reference §6, ``round0.sh``).
+    """The released 1.5B recipe, field by field (docs/paper-notes.md#hyperparameters,
+    ``round0.sh``).
 
     | field                        | value                                 | released run          |
     |------------------------------|---------------------------------------|-----------------------|
@@ -186,15 +188,17 @@ def tiny_rounds() -> RoundsConfig:
     300 steps, so that ``make demo`` stays within minutes).
 
     50 steps x 16 problems = 800 draws per round, about two passes over the ~390 problems the
-    first filter keeps: the released run's ratio (100 steps x 256 over 13,658 problems, §6).
-    Filtering all 1,722 RL problems would take minutes on 2 cores; 400 take seconds.
+    first filter keeps: the released run's ratio (100 steps x 256 over 13,658 problems,
+    docs/paper-notes.md#hyperparameters). Filtering all 1,722 RL problems would take minutes on 2
+    cores; 400 take seconds.
     """
     return RoundsConfig(rounds=3, steps_per_round=50, pool_size=400)
 
 
 def paper_rounds() -> RoundsConfig:
-    """The released schedule (§5.4, §6, Table 6): 100 steps a round, replay threshold 0.25,
-    5 rounds as in Table 6; the round-0 files are already filtered, so round 1 trains on them."""
+    """The released schedule (docs/paper-notes.md#rounds, #hyperparameters, Table 6): 100 steps a
+    round, replay threshold 0.25, 5 rounds as in Table 6; the round-0 files are already filtered, so
+    round 1 trains on them."""
     return RoundsConfig(rounds=5, steps_per_round=100, register_threshold=0.25,
                         filter_first=False)
 

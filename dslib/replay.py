@@ -1,9 +1,10 @@
-"""The replay buffer of verified solutions: registration, merging, its file (reference §5.2).
+"""The replay buffer of verified solutions: registration, merging, its file
+(docs/paper-notes.md#replay-buffer).
 
-Reference §5.2, §5.3 (v4 Sec. 4.2, Eq. 10-12).
+Paper notes: docs/paper-notes.md#replay-buffer, #hybrid-groups (v4 Sec. 4.2, Eq. 10-12).
 
-**Registration** (v4 Eq. 10; §5.2). After round i, a hard problem x whose logged rollouts
-contain a correct solution becomes a buffer entry with those solutions:
+**Registration** (v4 Eq. 10; docs/paper-notes.md#replay-buffer). After round i, a hard problem x
+whose logged rollouts contain a correct solution becomes a buffer entry with those solutions:
 
     code  (rule="code", default): register x with ALL its correct responses of the round if
               0 < c_x / n_x <= threshold        c_x correct of the n_x responses logged for x
@@ -13,10 +14,10 @@ contain a correct solution becomes a buffer entry with those solutions:
                                                  policy after round i's training, passed in)
     R^(i+1) = R^(i) U R_candidates^(i)                         (``merge``; duplicates dropped)
 
-threshold = 0.25 (``--buffer_register_threshold``). §11 item 14.
+threshold = 0.25 (``--buffer_register_threshold``). docs/paper-notes.md#pvc-register.
 
-**Use** (v4 Eq. 11-12; §5.3): a buffered problem skips the search and gets a group of cached
-solutions + direct samples (:class:`dslib.rollouts.CachedRollout`).
+**Use** (v4 Eq. 11-12; docs/paper-notes.md#hybrid-groups): a buffered problem skips the search and
+gets a group of cached solutions + direct samples (:class:`dslib.rollouts.CachedRollout`).
 
 Solutions are stored as the sampled token ids (EOS included when the rollout finished). The
 code stores decoded text and re-tokenises it without EOS, so its cached members never end with
@@ -55,7 +56,7 @@ class ReplayBufferError(ValueError):
     """A buffer file or JSON document that cannot be read (corrupt, foreign, wrong version)."""
 
 
-# ----------------------------------------------------------------------------- buffer (§5.2)
+# ------------------------------------------------------- buffer (docs/paper-notes.md#replay-buffer)
 
 
 @dataclass

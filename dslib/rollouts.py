@@ -7,12 +7,13 @@ sample holds per-token advantages, so the learner never needs to know where it c
 | strategy (``name``) | group of one problem                          | rewards -> advantages      |
 |---------------------|-----------------------------------------------|----------------------------|
 | ``tree``            | ``search.run``: the recorded trajectories of  | Tree-GRPO per-node rewards |
-|                     | one search tree (DeepSearch, §3)              | (v4 Eq. 13, 15)            |
+|                     | one search tree (DeepSearch,                  | (v4 Eq. 13, 15)            |
+|                     | docs/paper-notes.md#search)                   |                            |
 | ``flat``            | n independent samples, one batched call       | outcome on every token:    |
 |                     | (the GRPO/DAPO baseline)                      | DAPO's loss (v4 Eq. 15)    |
 | ``cached``          | a replay-buffer hit: k = min(#cached, n)      | outcome on every token,    |
 |                     | verified solutions + n - k direct samples     | cached ones re-verified    |
-|                     | (§5.3, v4 Eq. 11-12)                          |                            |
+|                     | (v4 Eq. 11-12, docs/paper-notes.md#hybrid-groups) |                        |
 
 A new strategy is a class with these four members and a name in ``config.STRATEGIES``:
 ``__call__(items, policy, verifier, seed) -> list[Group]``, ``group_size``,
@@ -61,7 +62,7 @@ class Sample:
     behaviour_logprobs: list[float]
     """log-probs the tokens were sampled with (zeros for cached solutions: unknown)"""
     cached: bool = False
-    """a replayed verified solution (reference §5.3), not sampled this step"""
+    """a replayed verified solution (docs/paper-notes.md#hybrid-groups), not sampled this step"""
 
 
 @dataclass
@@ -96,10 +97,10 @@ def outcome_group(
     """One problem's whole responses with OUTCOME rewards (flat and cached groups).
 
     ``members``: (response ids, behaviour log-probs, finished with EOS); the first ``n_cached``
-    are replayed solutions (reference §5.3). Each is verified and scored by
+    are replayed solutions (docs/paper-notes.md#hybrid-groups). Each is verified and scored by
     :func:`dslib.search.outcome`, gets its score (+ overlong penalty) on every token
     (``tree_grpo.outcome_token_rewards``) and the group advantage of ``tree_grpo.advantages``:
-    with sequence-level rewards the loss is DAPO's (§4.2).
+    with sequence-level rewards the loss is DAPO's (docs/paper-notes.md#advantage).
     """
     scores, oks, rewards = [], [], []
     for ids, _, finished in members:
@@ -241,7 +242,8 @@ class FlatRollout:
 
 @dataclass
 class CachedRollout:
-    """Replay-buffer hits (§5.3): the groups of the buffered problems among ``items``.
+    """Replay-buffer hits (docs/paper-notes.md#hybrid-groups): the groups of the buffered problems
+    among ``items``.
 
     Of each group's n = ``standin.group_size`` members the first k = min(#cached, n) are
     cached solutions; the n - k direct samples of every hit come from ONE policy call, sized
@@ -301,9 +303,10 @@ def drop_unsolved(groups: Sequence[Group], tokenizer: Any = None) -> list[Group]
     """The filter "drop_unsolved": only groups with a correct sample go into the update.
 
     DAPO's dynamic-sampling filter applied to trees. NOT in the paper or the released code,
-    which train on a confident mistake when a tree has no correct leaf (§3.4); an experiment
-    for the tiny reasoner, whose trees are >= 90 % all wrong and whose code advantage then
-    gives the mistake's prefix tanh(q) + 1 > 0 (§4.2).
+    which train on a confident mistake when a tree has no correct leaf
+    (docs/paper-notes.md#which-terminal); an experiment for the tiny reasoner, whose trees are >=
+    90 % all wrong and whose code advantage then gives the mistake's prefix tanh(q) + 1 > 0
+    (docs/paper-notes.md#advantage).
     """
     return [g for g in groups if any(s.correct for s in g.samples)]
 

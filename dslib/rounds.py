@@ -1,19 +1,21 @@
 """Multi-round training: filter -> train with the replay buffer -> register -> re-filter.
 
-Reference §5.4 and §9.6 (v4 Sec. 4, App. B.3, Table 6). Round i (1-based, as Table 6 counts):
+Paper notes: docs/paper-notes.md#rounds and #table-6 (v4 Sec. 4, App. B.3, Table 6). Round i
+(1-based, as Table 6 counts):
 
     D_hard^(1)  = { x in pool       | Pass1@K(x, pi^(0)) <= delta }      filter-1.jsonl
     R^(1)       = {}                                                     ("round 1 begins with an
                                                                            empty replay buffer")
     round i     : train ``steps_per_round`` steps on D_hard^(i) with R^(i)   round-i/
-                  (buffered problems skip the search: hybrid groups, §5.3)
+                  (buffered problems skip the search: hybrid groups,
+                  docs/paper-notes.md#hybrid-groups)
     D_hard^(i+1)= { x in D_hard^(i) | Pass1@K(x, pi^(i)) <= delta }      filter-{i+1}.jsonl
     R^(i+1)     = R^(i) U register(round i's logged rollouts)             buffer-{i+1}.json
 
 Each round starts from the previous round's final checkpoint (``restart_from_base=True``
 starts every round from the base model instead, as the released ``round1.sh`` does: it sets the
-base model path again, §5.4 "Inconsistency"). The filter of round i+1 always uses the trained
-pi^(i).
+base model path again, docs/paper-notes.md#rounds "Inconsistency"). The filter of round i+1 always
+uses the trained pi^(i).
 
 Table 6 counts, per round, the problems of D_hard^(i) that are in R^(i) ("cached") and the
 rest ("unsolved"); ``cached ratio`` = cached / |D_hard^(i)|. We add what the cache saved: the

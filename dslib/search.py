@@ -1,4 +1,5 @@
-"""The search driver: many trees at once, ONE batched policy call per iteration (reference §3.1).
+"""The search driver: many trees at once, ONE batched policy call per iteration
+(docs/paper-notes.md#search-loop).
 
 One iteration (code: ``DeepSearchSGLangRollout._run_mcts_for_prompt`` + ``MCTSAgent``):
 
@@ -6,19 +7,24 @@ One iteration (code: ``DeepSearchSGLangRollout._run_mcts_for_prompt`` + ``MCTSAg
    ``width(d) - #children`` samples;
 2. ONE ``policy.sample(prefixes, n=counts, max_new_tokens=step_tokens, ...)`` call; with
    ``step_boundary`` set (``"\n"``), a sample also stops at the end of its line, so a node is
-   one reasoning step rather than a fixed-length chunk (the released code's node, §2);
+   one reasoning step rather than a fixed-length chunk (the released code's node,
+   docs/paper-notes.md#node);
 3. per tree, the "settle" step (``backup_and_selection``):
    - attach every sampled chunk as a child; a child is terminal if its chunk ended with EOS or it
-     sits at ``max_depth`` (§3.2); terminals are verified (+1 / -1 / incomplete_score, §3.3);
-   - each new non-terminal child gets one visit with value 0 (the code's ``update(0.0)``, §3.6);
+     sits at ``max_depth`` (docs/paper-notes.md#expansion); terminals are verified (+1 / -1 /
+     incomplete_score, docs/paper-notes.md#terminal-score);
+   - each new non-terminal child gets one visit with value 0 (the code's ``update(0.0)``,
+     docs/paper-notes.md#backup);
    - if there are new terminals: ``supervision.to_back_up`` picks the one (or, paper switch, all
-     correct ones) to back up (§3.4), ``backup.backup`` updates the path (v4 Eq. 3-5) and the leaf
-     is recorded as a trajectory; then the next node comes from the global frontier (v4 Eq. 6-7)
-     or, with ``backtrace="uct"``, from one UCT step below the root (§3.8);
-   - otherwise the search descends by UCT into a non-terminal child (§3.7), or, when every child
-     is terminal, jumps to the frontier (forced global selection);
+     correct ones) to back up (docs/paper-notes.md#which-terminal), ``backup.backup`` updates the
+     path (v4 Eq. 3-5) and the leaf is recorded as a trajectory; then the next node comes from the
+     global frontier (v4 Eq. 6-7) or, with ``backtrace="uct"``, from one UCT step below the root
+     (docs/paper-notes.md#frontier);
+   - otherwise the search descends by UCT into a non-terminal child (docs/paper-notes.md#uct), or,
+     when every child is terminal, jumps to the frontier (forced global selection);
 4. a tree stops with ``n_trajectories`` recorded, or - flagged ``exhausted`` - when the frontier
-   is empty (the code would fail an assertion, §3.9) or the iteration cap is hit.
+   is empty (the code would fail an assertion, docs/paper-notes.md#termination) or the iteration cap
+   is hit.
 
 Code detail kept (matters only for ``backtrace="uct"``): when the selected node is already fully
 expanded, the code re-runs the settle step on its children without generating
@@ -27,8 +33,9 @@ that was never backed up gets a second chance to be backed up and recorded, and 
 descends one more level, all within the same iteration. With the default global backtrace the
 selected node is never fully expanded, so this path does not run.
 
-Values are read at the END (§3.6 "values should be extracted after the construction of the entire
-MCTS tree"): ``Trajectory.node_values`` reads the nodes when accessed, after ``run`` returned.
+Values are read at the END (docs/paper-notes.md#backup "values should be extracted after the
+construction of the entire MCTS tree"): ``Trajectory.node_values`` reads the nodes when accessed,
+after ``run`` returned.
 
 Cost accounting per tree (``SearchStats``):
 
@@ -39,7 +46,8 @@ Cost accounting per tree (``SearchStats``):
 |                            | a backend that also caches across calls, as ``HFPolicy`` does,   |
 |                            | computes fewer: its ``counters`` say how many)                   |
 | ``forward_tokens_no_reuse``| per request: n x prefix + sampled (official code: every copy is   |
-|                            | re-prefilled, prefix cache flushed after each call, §3.9)         |
+|                            | re-prefilled, prefix cache flushed after each call,               |
+|                            | docs/paper-notes.md#termination)                                  |
 | ``time_s``                 | share of each batched call's wall time, split in proportion to the|
 |                            | tree's ``forward_tokens`` in that call, plus the tree's own       |
 |                            | bookkeeping time (verify, settle)                                 |
@@ -82,7 +90,7 @@ class SearchStats:
     """terminals created with a correct verdict (backed up or not)"""
     n_wrong: int = 0
     n_incomplete: int = 0
-    """depth-limit leaves without EOS and without an answer (§3.3)"""
+    """depth-limit leaves without EOS and without an answer (docs/paper-notes.md#terminal-score)"""
     n_trajectories: int = 0
     """recorded (backed-up) trajectories"""
     time_s: float = 0.0
@@ -93,7 +101,7 @@ class SearchStats:
 
 @dataclass(eq=False)
 class Trajectory:
-    """One recorded root-to-terminal path: the training sample (reference §4.1).
+    """One recorded root-to-terminal path: the training sample (docs/paper-notes.md#token-rewards).
 
     ``node_spans[j] = (start, end)``: the tokens of node j+1 (depth j+1) are
     ``response_ids[start:end]``. ``node_values`` / ``node_visits`` are read from the tree when
@@ -191,7 +199,8 @@ def aggregate_stats(results: Sequence[SearchResult]) -> dict[str, float]:
 def outcome(
     verdict: Verdict, cut_off: bool, incomplete_score: float = -1.0
 ) -> tuple[float, str]:
-    """Score of a finished response (v4 Eq. 4, reference §3.3): (score, outcome).
+    """Score of a finished response (v4 Eq. 4, docs/paper-notes.md#terminal-score): (score,
+    outcome).
 
     ``cut_off``: the response hit its length limit without EOS (a depth-limit leaf of a tree,
     or a flat sample at ``max_new_tokens``). Such a response with no answer at all scores
@@ -205,8 +214,8 @@ def outcome(
 
 
 def terminal_score(verdict: Verdict, node: Node, cfg: SearchConfig) -> tuple[float, str]:
-    """q(s_end) of v4 Eq. 4 as the code (§3.3): :func:`outcome` of a leaf, cut off when it
-    sits at max_depth without EOS."""
+    """q(s_end) of v4 Eq. 4 as the code (docs/paper-notes.md#terminal-score): :func:`outcome` of a
+    leaf, cut off when it sits at max_depth without EOS."""
     cut_off = node.depth >= cfg.max_depth and not node.finished
     return outcome(verdict, cut_off, cfg.incomplete_score)
 
@@ -227,7 +236,8 @@ def _attach(
     cfg: SearchConfig,
     stats: SearchStats,
 ) -> Node:
-    """Add one sampled chunk as a child; mark and verify it when terminal (§3.2-§3.3)."""
+    """Add one sampled chunk as a child; mark and verify it when terminal
+    (docs/paper-notes.md#expansion, #terminal-score)."""
     child = tree.add_child(
         parent, seg.token_ids, seg.logprobs, finished=seg.finished, entropies=seg.entropies
     )
@@ -248,7 +258,8 @@ def _attach(
 
 
 def _backtrace(tree: Tree, cfg: SearchConfig, rng: random.Random) -> Node | None:
-    """Where to go after a backup (§3.8): the frontier, or one UCT step below the root."""
+    """Where to go after a backup (docs/paper-notes.md#frontier): the frontier, or one UCT step
+    below the root."""
     if cfg.backtrace == "uct":
         node = uct.select(tree.root, cfg.uct_c, cfg.uct_deterministic, rng)
         if node is not None:
@@ -300,7 +311,8 @@ def _settle(tree: Tree, candidates: list[Node], cfg: SearchConfig, rng: random.R
             if nxt is None:  # every child is terminal: forced global selection
                 nxt = frontier.select(tree, cfg)
         if nxt is None:
-            _stop(tree, done=False)  # empty frontier before n_trajectories (§3.9)
+            # empty frontier before n_trajectories (docs/paper-notes.md#termination)
+            _stop(tree, done=False)
             return
         tree.current = nxt
         if len(nxt.children) < frontier.expansion_width(nxt.depth, cfg):

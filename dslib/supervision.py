@@ -1,4 +1,4 @@
-"""Which new terminal gets backed up, reference §3.4-§3.5 (v4 Eq. 1-2).
+"""Which new terminal gets backed up, docs/paper-notes.md#which-terminal, #entropy (v4 Eq. 1-2).
 
 Paper (v4 Eq. 1-2): split the terminals of an expansion into S_correct and S_incorrect; extract
 the correct trajectories if any, else back up the most confident negative
@@ -10,7 +10,7 @@ Code (``MCTSAgent.backup_and_selection``), the default here: exactly ONE termina
 Partition by SCORE: +1 if any, else -1 if any (incomplete leaves are lumped in when
 incomplete_score == -1), else all; then the kept candidate with the lowest trajectory entropy,
 where the entropy is the mean sampled-token NLL over the WHOLE root-to-leaf response
-(token-level mean over the concatenated chunks, §3.5).
+(token-level mean over the concatenated chunks, docs/paper-notes.md#entropy).
 
 Switches:
 
@@ -38,7 +38,7 @@ ENTROPY_KINDS = ("sampled_nll", "shannon")
 def trajectory_entropy(node: Node, kind: str = "sampled_nll") -> float:
     """Hbar(t(s)): token-level mean over every response token root..node (0 for no tokens).
 
-    sampled_nll: mean of -log p(sampled token) (code, §3.5).
+    sampled_nll: mean of -log p(sampled token) (code, docs/paper-notes.md#entropy).
     shannon: mean of the per-token Shannon entropies ``Node.entropies`` (paper's formula, with
     a token-level mean); needs a backend that reports full distributions.
     """

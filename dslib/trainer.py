@@ -1,6 +1,7 @@
 """The RL loop: draw problems -> groups -> gather -> filters -> learner.update -> log, checkpoint.
 
-One training step (reference §4, §6; the released code's ``ray_trainer.fit`` + MCTS rollout):
+One training step (docs/paper-notes.md#tree-grpo, #hyperparameters; the released code's
+``ray_trainer.fit`` + MCTS rollout):
 
 1. draw ``run.problems_per_step`` problems (a fixed shuffle per epoch, seeded) and keep this
    rank's share (:mod:`dslib.distributed`);

@@ -1,16 +1,18 @@
 """The search tree: one node = one step = one chunk of sampled tokens (a fixed length, or a line).
 
-Reference §1-§2: the root holds the tokenised prompt x (depth 0); a child holds only its own
-chunk s_i (depth 1 for the first step). The state before a step is the concatenation of the
-chunks root..node, o_i = x (+) s_1 (+) ... (+) s_{i-1}; a trajectory is a root-to-terminal path.
+Paper notes: docs/paper-notes.md#notation, #node. The root holds the tokenised prompt x (depth 0); a
+child holds only its own chunk s_i (depth 1 for the first step). The state before a step is the
+concatenation of the chunks root..node, o_i = x (+) s_1 (+) ... (+) s_{i-1}; a trajectory is a
+root-to-terminal path.
 
-Per node (notation of §1):
+Per node (notation of docs/paper-notes.md#notation):
 
 | field       | symbol | meaning                                                            |
 |-------------|--------|--------------------------------------------------------------------|
 | ``depth``   | d(s)   | 0 for the root                                                     |
 | ``value``   | q(s)   | accumulated q-value (v4 Eq. 3-5), 0 until a backup reaches it      |
-| ``visits``  | N(s)   | visit count; a fresh non-terminal child starts at 1 (code, §3.6)   |
+| ``visits``  | N(s)   | visit count; a fresh non-terminal child starts at 1 (code,         |
+|             |        | docs/paper-notes.md#backup)                                        |
 | ``q``       | Q(s)   | q(s) / N(s), 0 when N(s) = 0; used by UCT and the frontier          |
 | ``score``   | q(s_end) | terminal score +1 / -1 / incomplete_score once verified (Eq. 4)  |
 | children    | xi(s)  | ``len(children)``                                                  |
@@ -40,7 +42,7 @@ class Node:
     finished: bool = False
     """the chunk ended with EOS"""
     terminal: bool = False
-    """finished, or at max depth: never expanded (§3.2)"""
+    """finished, or at max depth: never expanded (docs/paper-notes.md#expansion)"""
     score: float | None = None
     """terminal score once verified: +1, -1 or incomplete_score"""
     outcome: str | None = None

@@ -1,36 +1,38 @@
 """Tree-GRPO: per-token rewards from the search tree, mean-only advantages, clipped policy loss.
 
-Reference §4.1-§4.3 (v4 Sec. 4.3, Eq. 13-15). Three small pure steps turn the recorded
-trajectories of one problem into a loss:
+Paper notes: docs/paper-notes.md#tree-grpo (v4 Sec. 4.3, Eq. 13-15). Three small pure steps turn the
+recorded trajectories of one problem into a loss:
 
-1. **Per-token rewards** (§4.1, v4 Eq. 13). Node j of a trajectory owns the tokens
-   ``response_ids[start_j:end_j]``; every one of them gets the node's reward
+1. **Per-token rewards** (docs/paper-notes.md#token-rewards, v4 Eq. 13). Node j of a trajectory owns
+   the tokens ``response_ids[start_j:end_j]``; every one of them gets the node's reward
 
        r_j = tanh(v_j / eps_q) * q_max + p_over      j = 1..L-1 (intermediate nodes, soft clip)
        r_L = v_L + p_over                             terminal node (+1 / -1 / incomplete, raw)
 
    where v_j is the node's ACCUMULATED q^(k_max) (not Q = q/N) and p_over the DAPO overlong
-   penalty, added to every token (code; §11 item 10). ``reward="coarse"`` puts r_L on every token
-   (Tree-GRPO degrades to DAPO), ``reward="fine_raw"`` skips the soft clip (Table 4 "fine-grained").
+   penalty, added to every token (code; docs/paper-notes.md#pvc-overlong). ``reward="coarse"`` puts
+   r_L on every token (Tree-GRPO degrades to DAPO), ``reward="fine_raw"`` skips the soft clip
+   (Table 4 "fine-grained").
 
-2. **Advantages** (§4.2, v4 Eq. 15), one group = one problem:
+2. **Advantages** (docs/paper-notes.md#advantage, v4 Eq. 15), one group = one problem:
 
        A_tok = r_tok - mu              (mean-only, default: the scripts set norm_adv_by_std=False)
        A_tok = (r_tok - mu) / (sigma + 1e-6)    (std_norm=True, verl's default, Table 4 "standard")
 
    code: mu, sigma over the *recorded* trajectories' final rewards r_L (overlong penalty included);
-   paper: mu over all terminal nodes of the tree (``baseline="tree"``; §11 item 9). A group of one
-   trajectory uses mu = 0, sigma = 1 (code).
+   paper: mu over all terminal nodes of the tree (``baseline="tree"``;
+   docs/paper-notes.md#pvc-baseline). A group of one trajectory uses mu = 0, sigma = 1 (code).
 
-3. **Policy loss** (§4.3, v4 Eq. 14 / verl ``compute_policy_loss``), no KL, no entropy bonus:
+3. **Policy loss** (docs/paper-notes.md#policy-loss, v4 Eq. 14 / verl ``compute_policy_loss``), no
+   KL, no entropy bonus:
 
        rho = exp(logp - old_logp)
        L   = max(-A * rho, -A * clip(rho, 1 - clip_low, 1 + clip_high))      (Clip-Higher, DAPO)
        L   = min(L, -A * c)      where A < 0                                  (dual clip, c = 10)
 
    aggregated as a flat token mean over the batch (code, ``loss_agg="token_mean"``) or as the
-   paper's per-step mean 1/|s_j| sum_k, then the mean over steps (``loss_agg="step_mean"``, §11
-   item 11).
+   paper's per-step mean 1/|s_j| sum_k, then the mean over steps (``loss_agg="step_mean"``,
+   docs/paper-notes.md#pvc-loss-agg).
 
 Shapes:
 
@@ -74,11 +76,11 @@ class TrajectoryLike(Protocol):
     def node_values(self) -> list[float]: ...
 
 
-# ---------------------------------------------------------------------------- rewards (§4.1)
+# ------------------------------------------------------ rewards (docs/paper-notes.md#token-rewards)
 
 
 def overlong_penalty(length: int, cfg: TreeGRPOConfig) -> float:
-    """DAPO overlong penalty (reference §4.1; verl ``DAPORewardManager``).
+    """DAPO overlong penalty (docs/paper-notes.md#token-rewards; verl ``DAPORewardManager``).
 
         p_over = min(-(length - (max_len - buffer)) / buffer * factor, 0)
 
@@ -116,10 +118,10 @@ def node_rewards(values: Sequence[float], cfg: TreeGRPOConfig) -> list[float]:
 
 
 def token_rewards(traj: TrajectoryLike, cfg: TreeGRPOConfig) -> list[float]:
-    """Per-token rewards of one recorded trajectory (reference §4.1, v4 Eq. 13).
+    """Per-token rewards of one recorded trajectory (docs/paper-notes.md#token-rewards, v4 Eq. 13).
 
     Every token of node j gets ``node_rewards(values)[j]``; p_over(len(response)) is added to
-    EVERY token (code, §11 item 10). Output: ``len(traj.response_ids)`` floats.
+    EVERY token (code, docs/paper-notes.md#pvc-overlong). Output: ``len(traj.response_ids)`` floats.
     """
     length = len(traj.response_ids)
     spans = list(traj.node_spans)
@@ -141,7 +143,8 @@ def token_rewards(traj: TrajectoryLike, cfg: TreeGRPOConfig) -> list[float]:
 
 
 def outcome_token_rewards(length: int, score: float, cfg: TreeGRPOConfig) -> list[float]:
-    """Outcome-only rewards of a flat sample (GRPO mode, cached solutions; §5.3, §11 item 15).
+    """Outcome-only rewards of a flat sample (GRPO mode, cached solutions;
+    docs/paper-notes.md#hybrid-groups, #pvc-cached-rewards).
 
     ``score + p_over(length)`` on every one of the ``length`` tokens (coarse, constant).
     """
@@ -161,7 +164,7 @@ def step_ids_from_spans(node_spans: Sequence[tuple[int, int]], length: int) -> l
     return ids
 
 
-# ---------------------------------------------------------------------------- advantages (§4.2)
+# ------------------------------------------------------- advantages (docs/paper-notes.md#advantage)
 
 
 def _mean_std(scores: Sequence[float]) -> tuple[float, float]:
@@ -176,14 +179,14 @@ def advantages(
     cfg: TreeGRPOConfig,
     tree_terminal_scores: Sequence[float] | None = None,
 ) -> list[list[float]]:
-    """Per-token advantages of ONE group (one problem; reference §4.2, v4 Eq. 15).
+    """Per-token advantages of ONE group (one problem; docs/paper-notes.md#advantage, v4 Eq. 15).
 
         A_tok = r_tok - mu                          (std_norm=False, mean-only: the scripts)
         A_tok = (r_tok - mu) / (sigma + 1e-6)       (std_norm=True)
 
     | baseline   | mu, sigma over                                        | source          |
     |------------|-------------------------------------------------------|-----------------|
-    | "recorded" | ``final_scores`` (r_L = terminal value + p_over)      | code (§4.2)     |
+    | "recorded" | ``final_scores`` (r_L = terminal value + p_over)      | code            |
     | "tree"     | ``tree_terminal_scores`` (every terminal of the tree) | paper Eq. 15    |
     | "none"     | mu = 0; sigma (std_norm) over ``final_scores``        | no baseline     |
 
@@ -252,13 +255,14 @@ def group_advantages(
     return advantages(rewards, finals, cfg, terminals)
 
 
-# ---------------------------------------------------------------------------- loss (§4.3)
+# ----------------------------------------------------------- loss (docs/paper-notes.md#policy-loss)
 
 
 def clipped_surrogate(
     log_ratio: torch.Tensor, adv: torch.Tensor, cfg: TreeGRPOConfig
 ) -> torch.Tensor:
-    """Per-token dual-clip PPO loss, verl ``compute_policy_loss`` (reference §4.3), shape (B, T).
+    """Per-token dual-clip PPO loss, verl ``compute_policy_loss`` (docs/paper-notes.md#policy-loss),
+    shape (B, T).
 
         rho = exp(log_ratio)
         L   = max(-A * rho, -A * clip(rho, 1 - clip_low, 1 + clip_high))
@@ -347,7 +351,8 @@ def policy_loss(
     step_ids: torch.Tensor | None = None,
     normalizer: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Clipped Tree-GRPO policy loss (reference §4.3; v4 Eq. 14; verl ``compute_policy_loss``).
+    """Clipped Tree-GRPO policy loss (docs/paper-notes.md#policy-loss; v4 Eq. 14; verl
+    ``compute_policy_loss``).
 
     ``clipped_surrogate`` per token, then ``cfg.loss_agg``:
 

@@ -1,4 +1,4 @@
-"""Local (sibling) selection by UCT, reference §3.7 (v4 Sec. 3.3, inline; v1 Eq. 8).
+"""Local (sibling) selection by UCT, docs/paper-notes.md#uct (v4 Sec. 3.3, inline; v1 Eq. 8).
 
     UCT(s) = Q(s) + c * sqrt( ln N(parent(s)) / N(s) ),     Q(s) = q(s) / N(s),   c = 2.0
 
@@ -10,7 +10,7 @@ As the released code (``MCTSNode.puct``, ``MCTSAgent.select_child``):
   from softmax(UCT) over the children.
 
 Why the tie rule matters: fresh siblings all have Q = 0, N = 1, hence identical UCT values, so the
-code always continues with the first generated child (§3.7 [Derived]).
+code always continues with the first generated child (docs/paper-notes.md#uct [Derived]).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@ r"""Answer checking: the verdict record shared by every task's verifier, and the
 The countdown verifier lives in ``dslib.tasks.countdown``. The math graders are here:
 
 * :func:`dapo_reward` / :func:`dapo_score`: the released training reward, verl's ``math_dapo``
-  boxed variant reproduced exactly (reference §3.3): last ``\boxed{}`` in the last 300 characters,
-  Minerva normalisation, exact string match, +1/-1.
-* :func:`check`: the evaluation grader (reference §7), built on math-verify's parser and
-  comparator with its known failures fixed. The protocol:
+  boxed variant reproduced exactly (docs/paper-notes.md#terminal-score): last ``\boxed{}`` in the
+  last 300 characters, Minerva normalisation, exact string match, +1/-1.
+* :func:`check`: the evaluation grader (docs/paper-notes.md#evaluation), built on math-verify's
+  parser and comparator with its known failures fixed. The protocol:
 
   - the answer is the content of the last complete ``\boxed{}``/``\fbox{}`` (an unclosed box does
     not count); no complete box, or an empty one, is ``no_answer``; boxes are never merged and no
@@ -82,7 +82,7 @@ class Verdict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The released training reward: verl's math_dapo, boxed variant (reference §3.3)
+# The released training reward: verl's math_dapo, boxed variant (docs/paper-notes.md#terminal-score)
 #
 # Ported line for line from smiles724/DeepSearch verl/utils/reward_score/math_dapo.py
 # (``last_boxed_only_string``, ``remove_boxed``, ``normalize_final_answer``,
@@ -201,7 +201,8 @@ def normalize_final_answer(final_answer: str) -> str:
 
 
 def dapo_score(response: str, ground_truth: str) -> dict:
-    r"""verl ``compute_score_boxed``: ``{score: ±1.0, acc, pred, parsed_gt}`` (reference §3.3).
+    r"""verl ``compute_score_boxed``: ``{score: ±1.0, acc, pred, parsed_gt}``
+    (docs/paper-notes.md#terminal-score).
 
     Take the last 300 characters, the last ``\boxed{}`` in them (``[INVALID]`` if none), apply
     :func:`normalize_final_answer` to it and to the ground truth, and compare the strings exactly.
@@ -223,7 +224,8 @@ def dapo_score(response: str, ground_truth: str) -> dict:
 
 
 def dapo_reward(response: str, ground_truth: str) -> float:
-    """The released training reward: +1.0 if correct, -1.0 otherwise (reference §3.3).
+    """The released training reward: +1.0 if correct, -1.0 otherwise
+    (docs/paper-notes.md#terminal-score).
 
     Same as ``compute_score_boxed(...)["score"]`` in DeepSearch's verl fork, math_dapo.py.
     """
@@ -231,7 +233,7 @@ def dapo_reward(response: str, ground_truth: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# The evaluation grader (reference §7)
+# The evaluation grader (docs/paper-notes.md#evaluation)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -284,7 +286,7 @@ def warm_up(workers: int = 1) -> None:
 
 
 def check(response: str, ground_truth: str, timeout: float = 1.0) -> Verdict:
-    r"""Grade one response against a gold answer; never raises (reference §7).
+    r"""Grade one response against a gold answer; never raises (docs/paper-notes.md#evaluation).
 
     The answer is the content of the last complete ``\boxed{}``/``\fbox{}``; no complete box, or
     an empty one, is ``no_answer``. Equal means the exact value in TeX semantics (module

@@ -1,7 +1,7 @@
 """Table 3 in miniature: tree-search variants vs flat sampling at an equal token budget.
 
-What it measures (reference §9.3, the paper's search-strategy ablation, here on the tiny
-countdown reasoner's hard split instead of 1.2K "extremely hard" DeepMath problems):
+What it measures (docs/paper-notes.md#table-3, the paper's search-strategy ablation, here on the
+tiny countdown reasoner's hard split instead of 1.2K "extremely hard" DeepMath problems):
 
 | row | method                                                      | SearchConfig.tiny(...)   |
 |-----|-------------------------------------------------------------|--------------------------|
@@ -36,8 +36,8 @@ How to read the table:
   its counters (``HFPolicy`` keeps a node's KV cache from the call that sampled it to the call
   that expands it, so only the uncached tail is pre-filled); "shared" = a backend that pre-fills
   each distinct prefix once per call but keeps nothing across calls; "re-prefill" = the
-  official code, which re-prefills every one of the n copies (§3.9: SGLang's prefix cache is
-  flushed after every call);
+  official code, which re-prefills every one of the n copies (docs/paper-notes.md#termination:
+  SGLang's prefix cache is flushed after every call);
 - ``exh.``: share of trees that stopped before ``--trajectories`` (empty frontier / cap);
 - ``flat@B_v``: problems solved by flat sampling at that row's own budget.
 
@@ -427,8 +427,8 @@ def unbatched_rate(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        description="Table 3 in miniature (reference §9.3): tree-search variants vs flat "
-        "sampling at an equal sampled-token budget, plus throughput."
+        description="Table 3 in miniature (docs/paper-notes.md#table-3): tree-search variants "
+        "vs flat sampling at an equal sampled-token budget, plus throughput."
     )
     ap.add_argument("--problems", type=int, default=32, help="hard problems (trees per variant)")
     ap.add_argument("--level", type=int, default=5, help="countdown level (numbers per problem)")
@@ -592,7 +592,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     flat_tokens = statistics.fmean(flat["sampled_tokens"])
     print(
-        f"\n## Search strategies at an equal sampled-token budget (reference §9.3, Table 3)\n\n"
+        f"\n## Search strategies at an equal sampled-token budget (Table 3, "
+        f"docs/paper-notes.md#table-3)\n\n"
         f"budget B = {budget:.0f} sampled tokens/problem "
         f"({'--budget-per-problem' if args.budget_per_problem else 'mean of row (c)'}); "
         f"pilot mean response length {pilot_len:.1f} tokens -> k = {k}; flat actually spent "

@@ -91,9 +91,10 @@ def changed(cfg: Any, changes: dict[str, Any]) -> Any:
     return update(cfg, changes)
 
 
-#: Table 4 rows as config overrides, cumulative as in the paper (reference §9.4): the vanilla
-#: q backup, outcome (coarse) token scores and no advantage normalisation under the UCT restart;
-#: then the constrained q update, fine scores, std then mean-only normalisation, the frontier
+#: Table 4 rows as config overrides, cumulative as in the paper (docs/paper-notes.md#table-4): the
+#: vanilla q backup, outcome (coarse) token scores and no advantage normalisation under the UCT
+#: restart; then the constrained q update, fine scores, std then mean-only normalisation, the
+#: frontier
 EVOLUTION: list[tuple[str, list[str]]] = [
     ("vanilla DeepSearch", ["rollout.search.backup_rule=vanilla", "optim.grpo.reward=coarse",
                             "optim.grpo.baseline=none", "rollout.search.backtrace=uct"]),
@@ -105,7 +106,7 @@ EVOLUTION: list[tuple[str, list[str]]] = [
     ("+ frontier selection (default)", []),
 ]
 
-#: Table 5 rows (reference §9.5)
+#: Table 5 rows (docs/paper-notes.md#table-5)
 NEGATIVES = ["most_confident", "random", "least_confident"]
 
 

@@ -1,4 +1,5 @@
-"""Score backup (reference §3.6, v4 Eq. 3-5): gamma variants, sign rule, vanilla rule."""
+"""Score backup (docs/paper-notes.md#backup, v4 Eq. 3-5): gamma variants, sign rule, vanilla
+rule."""
 
 import pytest
 from hypothesis import given, settings

@@ -1,4 +1,4 @@
-"""The course site: paper notes and their pointer map, an offline config, and a strict build.
+"""The course site: paper notes and the pointers into them, an offline config, a strict build.
 
 The build test needs the docs extra (``make test`` and ``make docs`` install it). Without it
 the build test is skipped on a developer's machine and FAILS under CI (``CI`` set), so a CI
@@ -26,12 +26,10 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 NOTES = DOCS / "paper-notes.md"
-MAP = DOCS / "paper-notes-map.md"
-#: where code, notebooks and prose may point at the paper notes
-POINTER_SOURCES = ("dslib", "notebooks/src", "reproduce", "README.md", "docs")
-POINTER = re.compile(r"reference §(\d+(?:\.\d+)*)")
-ITEM_POINTER = re.compile(r"§11 item (\d+)")
-NOTES_LINK = re.compile(r"paper-notes(?:\.md)?/?#([\w-]+)")
+#: pointers into a reference file readers do not have (written split so this file has none)
+OLD_POINTERS = ("reference " + "\u00a7", "\u00a7" + "11 item")
+#: a link into the paper notes, and the anchors chained after it: ``paper-notes.md#a, #b and #c``
+NOTES_LINK = re.compile(r"paper-notes(?:\.md)?/?#([\w-]+)((?:(?:,| and| or)\s+#[\w-]+)*)")
 #: plugins that never touch the network at build time (privacy, social, optimize ... do)
 OFFLINE_PLUGINS = {"search", "mkdocs-jupyter", "mkdocstrings"}
 
@@ -44,23 +42,26 @@ def notes_anchors() -> set[str]:
     return set(heading) | set(spans)
 
 
-def map_rows() -> dict[str, str]:
-    """``"reference §3.6"`` / ``"§11 item 4"`` -> ``"backup"`` from the map's tables."""
-    rows = re.findall(r"^\| *((?:reference )?§[^|]+?) *\| *`#([\w-]+)`", MAP.read_text("utf-8"),
-                      flags=re.M)
-    return {pointer: anchor for pointer, anchor in rows}
-
-
 def text_files() -> list[Path]:
-    """Text files of POINTER_SOURCES that git tracks or would track (not ignored run outputs)."""
+    """The repository's text files that git tracks or would track (not ignored run outputs)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
-                                 "--", *POINTER_SOURCES], cwd=ROOT,
-                                capture_output=True, text=True, check=True).stdout.split()
-        files = [ROOT / f for f in listed]
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        files = [ROOT / f for f in listed.splitlines()]
     except (OSError, subprocess.CalledProcessError):  # not a git checkout
-        files = [f for name in POINTER_SOURCES for f in sorted((ROOT / name).rglob("*"))]
-    return [f for f in files if f.is_file() and f.suffix in {".py", ".md", ".ipynb", ".txt"}]
+        skip = {".git", ".venv", "runs", "site", "build", "dist"}
+        files = [f for f in sorted(ROOT.rglob("*"))
+                 if not skip & set(f.relative_to(ROOT).parts)]
+    suffixes = {".py", ".md", ".ipynb", ".txt", ".toml", ".yml", ".yaml", ".cfg"}
+    return [f for f in files if f.is_file() and (f.suffix in suffixes or f.name == "Makefile")]
+
+
+def notes_links(text: str) -> list[str]:
+    """Every anchor a text links to in the paper notes, chained ones (``, #b``) included."""
+    found = []
+    for first, chained in NOTES_LINK.findall(text):
+        found += [first, *re.findall(r"#([\w-]+)", chained)]
+    return found
 
 
 def site_config() -> dict:
@@ -83,34 +84,27 @@ def test_paper_notes_have_the_sections_the_code_points_at():
         assert needed in anchors, f"docs/paper-notes.md lost the anchor #{needed}"
 
 
-def test_every_map_row_points_at_an_anchor_of_the_notes():
-    anchors, rows = notes_anchors(), map_rows()
-    assert len(rows) >= 40
-    missing = {p: a for p, a in rows.items() if a not in anchors}
-    assert not missing, f"map rows without an anchor in paper-notes.md: {missing}"
+def test_no_file_points_at_the_old_reference_file():
+    """Pointers go to docs/paper-notes.md#anchor, never to sections of a file readers lack."""
+    files = text_files()
+    assert ROOT / "dslib" / "search.py" in files and ROOT / "README.md" in files
+    found = [f"{f.relative_to(ROOT)}: {old!r}" for f in files
+             for old in OLD_POINTERS if old in f.read_text(encoding="utf-8", errors="replace")]
+    assert not found, "old pointers; write docs/paper-notes.md#anchor instead:\n" + "\n".join(
+        found)
 
 
-def test_every_old_pointer_still_in_the_repository_has_a_map_row():
-    rows = map_rows()
-    unmapped = []
-    for f in text_files():
-        if f == MAP:
-            continue
-        text = f.read_text(encoding="utf-8", errors="replace")
-        for n in POINTER.findall(text):
-            if f"reference §{n}" not in rows:
-                unmapped.append(f"{f.relative_to(ROOT)}: reference §{n}")
-        for n in ITEM_POINTER.findall(text):
-            if f"§11 item {n}" not in rows:
-                unmapped.append(f"{f.relative_to(ROOT)}: §11 item {n}")
-    assert not unmapped, "pointers without a row in docs/paper-notes-map.md:\n" + "\n".join(
-        unmapped)
+def test_notes_links_read_chained_anchors():
+    text = "(docs/paper-notes.md#node, #search and #hyperparameters; [x](paper-notes.md#uct))"
+    assert notes_links(text) == ["node", "search", "hyperparameters", "uct"]
 
 
 def test_links_into_the_paper_notes_resolve():
     anchors = notes_anchors()
-    broken = [f"{f.relative_to(ROOT)}: #{a}" for f in text_files()
-              for a in NOTES_LINK.findall(f.read_text(encoding="utf-8", errors="replace"))
+    files = [f for f in text_files() if f != Path(__file__).resolve()]  # its examples are fake
+    linked = {f: notes_links(f.read_text(encoding="utf-8", errors="replace")) for f in files}
+    assert sum(map(len, linked.values())) >= 150, "the code and notebooks lost their pointers"
+    broken = [f"{f.relative_to(ROOT)}: #{a}" for f, found in linked.items() for a in found
               if a not in anchors]
     assert not broken, "links to missing paper-notes anchors:\n" + "\n".join(broken)
 
@@ -304,7 +298,6 @@ def test_site_config_is_strict_and_offline():
     assert jupyter["execute"] is False and jupyter["include_requirejs"] is False
     for script in cfg["extra_javascript"]:
         assert "://" not in script and not script.startswith("//"), script
-    assert "paper-notes-map.md" in cfg["exclude_docs"]
 
 
 def test_nav_names_existing_pages_and_modules():

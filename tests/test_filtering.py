@@ -1,4 +1,5 @@
-"""Pass1@K hard-subset filtering (reference §5.1): the keep rule, sampling, the JSONL record."""
+"""Pass1@K hard-subset filtering (docs/paper-notes.md#filtering): the keep rule, sampling, the JSONL
+record."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Global frontier (reference §3.8, v4 Eq. 6-7): candidates, priority terms, ties, widths."""
+"""Global frontier (docs/paper-notes.md#frontier, v4 Eq. 6-7): candidates, priority terms, ties,
+widths."""
 
 import math
 

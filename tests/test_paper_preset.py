@@ -11,7 +11,8 @@ from dslib import cli
 from dslib.presets import dry_run, preset, rounds_preset
 from dslib.tasks.math import dapo_grader
 
-# reference §6 (round0.sh / paper App. A), as the issue lists it: dotted config paths
+# docs/paper-notes.md#hyperparameters (round0.sh / paper App. A), as the issue lists it: dotted
+# config paths
 RELEASED = {
     "task.model": "nvidia/Nemotron-Research-Reasoning-Qwen-1.5B",
     "task.name": "deepmath",

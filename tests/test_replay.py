@@ -1,4 +1,5 @@
-"""Replay buffer (reference §5.2), cached groups (§5.3), data hygiene (§5.5)."""
+"""Replay buffer (docs/paper-notes.md#replay-buffer), cached groups
+(docs/paper-notes.md#hybrid-groups), data hygiene (docs/paper-notes.md#hygiene)."""
 
 from __future__ import annotations
 

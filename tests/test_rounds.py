@@ -79,7 +79,8 @@ def test_hygiene_drops_only_degenerate_incorrect_samples(quick_reasoner):
     loop = "3 + 4 = 7\n" * 12
     normal = "5 * 3 = 15\n15 - 4 = 11\n\\boxed{5*3-4}"
     samples = [sample(tok, loop, False), sample(tok, normal, False), sample(tok, loop, True)]
-    assert hygiene.degenerate(samples, tok) == [samples[0]]  # the correct loop is kept (§4.2)
+    # the correct loop is kept (paper Sec. 4.2)
+    assert hygiene.degenerate(samples, tok) == [samples[0]]
     with pytest.raises(ValueError, match="needs the task's tokenizer"):
         hygiene.degenerate(samples, None)
 

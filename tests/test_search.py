@@ -1,4 +1,5 @@
-"""The driver (reference §3.1-§3.9): one batched call per iteration, bookkeeping, switches."""
+"""The driver (docs/paper-notes.md#search): one batched call per iteration, bookkeeping,
+switches."""
 
 import json
 import math
@@ -87,7 +88,8 @@ def test_hand_checked_stats():
 
 
 def test_incomplete_score_switch_changes_the_class_and_the_choice():
-    # with incomplete_score -0.5 the incomplete leaf is "other": the wrong leaf wins (§3.4)
+    # with incomplete_score -0.5 the incomplete leaf is "other": the wrong leaf wins
+    # (docs/paper-notes.md#which-terminal)
     res, _ = run_tiny(incomplete_score=-0.5)
     t2 = res.trajectories[1]
     assert t2.outcome == "wrong" and t2.response_ids[-2:] == [WRONG, EOS]

@@ -1,4 +1,5 @@
-"""The tiny reasoner end to end through ``search.run`` with ``HFPolicy`` (reference §3.1-§3.9).
+"""The tiny reasoner end to end through ``search.run`` with ``HFPolicy``
+(docs/paper-notes.md#search).
 
 Uses the session's quick (under-trained) reasoner: the mechanics, not the model's skill, are
 under test. A synthetic "format" verifier gives mixed +1 / -1 verdicts on the same real

@@ -1,4 +1,5 @@
-"""Terminal choice (reference §3.4-§3.5, v4 Eq. 1-2): class order, entropy, switches."""
+"""Terminal choice (docs/paper-notes.md#which-terminal, #entropy, v4 Eq. 1-2): class order, entropy,
+switches."""
 
 import random
 

@@ -479,7 +479,8 @@ def test_prompt_ids_use_the_chat_template(tiny_reasoner) -> None:
     assert expected.startswith("<|im_start|>user\nWhat is $1+1$? Let's think step by step")
     assert expected.endswith("\\boxed{}.<|im_end|>\n<|im_start|>assistant\n")
     short = m.prompt_ids(tok, p, max_prompt_tokens=10)
-    assert short == ids[-10:]  # left truncation keeps the most recent tokens (§6)
+    # left truncation keeps the most recent tokens (docs/paper-notes.md#hyperparameters)
+    assert short == ids[-10:]
     items = m.prompted(tok, [p])
     assert isinstance(items[0], Prompted) and items[0].id == "x-1" and items[0].prompt_ids == ids
     verifier = TokenVerifier(tok, partial(m.verify, grader=boxed_grader))
@@ -501,7 +502,8 @@ def test_verify_uses_injected_or_default_grader(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_paper_table1_rows_are_consistent() -> None:
-    """Avg of every transcribed row = mean of its six numbers (reference §7: +-0.007)."""
+    """Avg of every transcribed row = mean of its six numbers (docs/paper-notes.md#evaluation:
+    +-0.007)."""
     assert len(m.PAPER_TABLE1) == 12 and m.PAPER_TABLE1[-1][0] == "DeepSearch-1.5B"
     for name, vals in m.PAPER_TABLE1:
         assert len(vals) == 7, name

@@ -1,4 +1,5 @@
-"""Node / Tree basics: paths, prefixes, DFS pre-order, to_dict (reference §1-§2)."""
+"""Node / Tree basics: paths, prefixes, DFS pre-order, to_dict (docs/paper-notes.md#notation,
+#node)."""
 
 import json
 

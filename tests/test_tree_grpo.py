@@ -1,5 +1,5 @@
-"""Tree-GRPO rewards, advantages and loss (reference §4.1-§4.3) against hand-computed numbers,
-plus a cross-check of the loss against TRL's GRPOTrainer (loss_type="dapo")."""
+"""Tree-GRPO rewards, advantages and loss (docs/paper-notes.md#tree-grpo) against hand-computed
+numbers, plus a cross-check of the loss against TRL's GRPOTrainer (loss_type="dapo")."""
 
 import contextlib
 import math
@@ -93,7 +93,7 @@ def test_config_defaults_follow_the_code():
     assert overlong_penalty(16384, run) == -1.0
 
 
-# ---------------------------------------------------------------- token rewards (§4.1)
+# ------------------------------------------------ token rewards (docs/paper-notes.md#token-rewards)
 
 THREE_NODES = fake_traj([0.5, -0.25, 1.0], [2, 3, 1])  # nodes of 2, 3, 1 tokens; correct leaf
 
@@ -170,7 +170,7 @@ def test_step_ids_from_spans():
         step_ids_from_spans([(0, 4)], 3)
 
 
-# ---------------------------------------------------------------- advantages (§4.2)
+# ------------------------------------------------------- advantages (docs/paper-notes.md#advantage)
 
 
 def test_advantages_code_baseline_is_the_mean_of_recorded_finals():
@@ -285,7 +285,7 @@ def test_coarse_recorded_mean_only_advantage_is_score_minus_mean(group, overlong
         assert adv == pytest.approx([final - mu] * len(adv), abs=1e-12)
 
 
-# ---------------------------------------------------------------- loss (§4.3)
+# ----------------------------------------------------------- loss (docs/paper-notes.md#policy-loss)
 
 # (A, rho, per-token loss, d loss / d logp) with clip 0.2 / 0.28 and dual clip c = 10
 LOSS_CASES = [

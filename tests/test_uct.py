@@ -1,4 +1,5 @@
-"""UCT (reference §3.7): values, the u = 0 convention, terminal exclusion, ties, softmax."""
+"""UCT (docs/paper-notes.md#uct): values, the u = 0 convention, terminal exclusion, ties,
+softmax."""
 
 import math
 import random

@@ -1,4 +1,5 @@
-r"""Math graders of dslib.verify: the DAPO training reward (reference §3.3) and ``check`` (§7).
+r"""Math graders of dslib.verify: the DAPO training reward (docs/paper-notes.md#terminal-score) and
+``check`` (docs/paper-notes.md#evaluation).
 
 Tables are (gold, boxed answer, expected). Regression cases cite the issue that reported the
 failure of math-verify or of another grader; the rest follow the answer styles of the six

@@ -17,7 +17,7 @@ Across calls (the search asks for children of a node it created in an earlier ca
 its stop: a node that may be expanded later), the keys and values of ``prefix + sample`` minus
 its last token. When that sequence comes back as a prefix, only its uncached tail is pre-filled: the
 search's forward tokens per sampled token drop to about 1 (the official code re-prefills the
-whole prefix of every copy at every iteration, reference §3.9). Entries are evicted
+whole prefix of every copy at every iteration, docs/paper-notes.md#termination). Entries are evicted
 least-recently-used first beyond ``prefix_cache_tokens``, cleared by ``search.run`` when it
 finishes, and dropped whenever the
 weights change (checked through the parameters' in-place version counters, so an optimizer
@@ -30,7 +30,7 @@ same values), so the pre-fill stays one rectangular forward pass.
 Behaviour log-probs are ``log_softmax(raw logits)`` of the sampled token, i.e. the temperature-1
 distribution that the training forward pass recomputes (processed scores would differ, see the
 ecosystem reference's ``generate`` pitfall). The Shannon entropy of each step's full distribution
-is returned too, for the ``entropy="shannon"`` switch of the search (reference §3.5).
+is returned too, for the ``entropy="shannon"`` switch of the search (docs/paper-notes.md#entropy).
 
 Shapes inside one call (P prefixes, R = sum(n) rows, L longest prefix, V vocabulary):
 

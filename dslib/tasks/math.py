@@ -5,7 +5,8 @@ Everything here is text-level and light (no torch/transformers import): loaders 
 :func:`prompted` renders the tokenizer's chat template, and :func:`verify` grades a response
 with an injectable grader (default ``dslib.verify.check``, imported at call time).
 
-Sources (reference §6 and §7; ``shared/data/*/README.md`` describe the local copies):
+Sources (docs/paper-notes.md#hyperparameters and #evaluation; ``shared/data/*/README.md`` describe
+the local copies):
 
 ==================  ============================================================================
 source              accepted forms
@@ -68,13 +69,15 @@ from dslib.tasks.base import Prompted, chat_prompt_ids
 from dslib.verify import Verdict, gold_fault
 
 #: The instruction appended to every question in the released run, leading space included
-#: (reference §6 "Prompt template" and §7 "Prompt"; ``shared/data/deepmath/README.md``).
+#: (docs/paper-notes.md#hyperparameters "Prompt template" and docs/paper-notes.md#evaluation
+#: "Prompt"; ``shared/data/deepmath/README.md``).
 INSTRUCTION_SUFFIX = " Let's think step by step and output the final answer within \\boxed{}."
 
-#: Hugging Face name of the training data (reference §6, "Data").
+#: Hugging Face name of the training data (docs/paper-notes.md#hyperparameters, "Data").
 DEEPMATH_HF_NAME = "zwhe99/DeepMath-103K"
 
-#: The six benchmarks in Table 1's column order, with the column header of Table 1 (reference §9.1).
+#: The six benchmarks in Table 1's column order, with the column header of Table 1
+#: (docs/paper-notes.md#table-1).
 BENCHMARKS: dict[str, str] = {
     "aime24": "AIME24",
     "aime25": "AIME25",
@@ -95,8 +98,8 @@ BENCHMARK_SIZES: dict[str, int] = {
     "olympiadbench": 675,
 }
 
-#: Table 1 of the paper, Pass1@1 (avg@32) in percent, verbatim (reference §9.1, [P4 Table 1] =
-#: [P1 Table 1]). Columns: AIME24, AIME25, AMC23, MATH, Minerva, Olympiad, Avg.
+#: Table 1 of the paper, Pass1@1 (avg@32) in percent, verbatim (docs/paper-notes.md#table-1,
+#: [P4 Table 1] = [P1 Table 1]). Columns: AIME24, AIME25, AMC23, MATH, Minerva, Olympiad, Avg.
 PAPER_TABLE1: tuple[tuple[str, tuple[float, ...]], ...] = (
     ("Qwen2.5-Math-1.5B", (8.33, 6.35, 44.06, 66.67, 18.42, 30.74, 29.10)),
     ("Qwen2.5-Math-1.5B-Instruct", (10.10, 8.85, 55.08, 74.83, 29.32, 40.00, 36.37)),
@@ -341,7 +344,7 @@ def deepmath_problem(row: Mapping[str, Any], index: int, source: str = "deepmath
     """One DeepMath row (parquet, JSONL or HF schema) -> problem; :class:`RowError` if bad.
 
     ``index`` (0-based row) names rows without an id: ``zwhe99--DeepMath-103K-<index>``, the
-    released parquet's ``extra_info.index`` convention (reference §5.1).
+    released parquet's ``extra_info.index`` convention (docs/paper-notes.md#filtering).
     """
     rid = _first(row, "id", "index", "extra_info.index")
     rid = str(rid) if rid is not None else f"zwhe99--DeepMath-103K-{index}"
@@ -580,7 +583,8 @@ def load_deepmath(
     split: str = "train",
     limit: int | None = None,
 ) -> MathSet:
-    """DeepMath-103K problems from local file(s) or a Hugging Face dataset name (§6 "Data").
+    """DeepMath-103K problems from local file(s) or a Hugging Face dataset name
+    (docs/paper-notes.md#hyperparameters "Data").
 
     A list of files is read in order (round 0 of the released run = ``train_0`` + ``train_25``);
     ``limit`` keeps the first problems. A local path that does not exist raises
@@ -671,7 +675,8 @@ def load_benchmark(
     split: str = "test",
     limit: int | None = None,
 ) -> MathSet:
-    """One of the six benchmarks (reference §7) from ``data_dir`` or a Hugging Face dataset.
+    """One of the six benchmarks (docs/paper-notes.md#evaluation) from ``data_dir`` or a Hugging
+    Face dataset.
 
     ``data_dir`` defaults to :func:`default_data_dir`; ``hf_dataset`` (e.g. a hub copy of
     MATH-500) bypasses local files. ``limit`` keeps the first problems in file order. A source
@@ -713,7 +718,8 @@ def load_benchmarks(
 
 
 def prompt_text(problem: MathProblem) -> str:
-    """The user message of the released run: question + :data:`INSTRUCTION_SUFFIX` (§6, §7)."""
+    """The user message of the released run: question + :data:`INSTRUCTION_SUFFIX`
+    (docs/paper-notes.md#hyperparameters, #evaluation)."""
     return problem.problem + INSTRUCTION_SUFFIX
 
 
@@ -722,7 +728,8 @@ def prompt_ids(
 ) -> list[int]:
     """Chat-template token ids (``add_generation_prompt=True``), left-truncated if asked.
 
-    The released run keeps the most recent 2,048 prompt tokens (``truncation="left"``, §6).
+    The released run keeps the most recent 2,048 prompt tokens (``truncation="left"``,
+    docs/paper-notes.md#hyperparameters).
     """
     ids = chat_prompt_ids(tokenizer, prompt_text(problem))
     if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
@@ -753,7 +760,8 @@ def verify(problem: MathProblem, text: str, grader: Grader | None = None) -> Ver
 
 
 def dapo_grader(response: str, gold: str) -> Verdict:
-    """The released TRAINING reward as a verdict (``dslib.verify.dapo_score``, reference §3.3).
+    """The released TRAINING reward as a verdict (``dslib.verify.dapo_score``,
+    docs/paper-notes.md#terminal-score).
 
     ``correct`` is math_dapo's exact match after Minerva normalisation; a response with no
     ``\\boxed{}`` in its last 300 characters is ``no_answer`` (``[INVALID]`` there), every other

@@ -71,8 +71,8 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 # when N(s) = 0 or N(parent) = 0, and terminal children score −∞ (they are never walked into).
 #
 # Let us build a node with three children by hand. The code gives every freshly generated
-# non-terminal child **one visit with value 0** (`update(0.0)`, reference §3.6); `search.run`
-# does this for us, here we do it by hand.
+# non-terminal child **one visit with value 0** (`update(0.0)`, [paper
+# notes](../docs/paper-notes.md#backup)); `search.run` does this for us, here we do it by hand.
 
 # %%
 NAMES = ["x", "a", "b", "d", "a1", "a2", "b1"]
@@ -102,9 +102,10 @@ print("deterministic pick:", "abd"[tree.root.children.index(uct.select(tree.root
 # The code picks with a deterministic `argmax`, and on ties `argmax` returns the **first**
 # maximum: the search always continues with the **first generated child**. Since siblings are
 # independent samples of the same policy, "the first one" is just a random one. This is one of
-# the places where the released code and a textbook reading of the paper differ (reference
-# §3.7, §11 item 6). The kit follows the code by default (`SearchConfig.uct_deterministic=True`);
-# the switch `uct_deterministic=False` samples a child with probability softmax(UCT) instead:
+# the places where the released code and a textbook reading of the paper differ (paper notes:
+# [UCT](../docs/paper-notes.md#uct), paper vs code [item 6](../docs/paper-notes.md#pvc-uct)). The
+# kit follows the code by default (`SearchConfig.uct_deterministic=True`); the switch
+# `uct_deterministic=False` samples a child with probability softmax(UCT) instead:
 
 # %%
 rng = random.Random(seed)
@@ -196,7 +197,8 @@ plt.show()
 # %% [markdown]
 # ## 4. Where UCT acts inside DeepSearch
 #
-# The search uses UCT in two places (reference §3.7–§3.8, `dslib/search.py`):
+# The search uses UCT in two places (`dslib/search.py`; paper notes:
+# [UCT](../docs/paper-notes.md#uct), [the global frontier](../docs/paper-notes.md#frontier)):
 #
 # - **local descent**: after an expansion that produced *no* terminal, walk into one of the new
 #   children by UCT and expand it next. As shown above, these children are always tied, so the

@@ -62,7 +62,11 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 # the lowest average entropy along its root-to-leaf trajectory t(s). The intuition: a confident
 # mistake is the most useful one to push down.
 #
-# What the released code does, and the kit by default (reference §3.4–§3.5, §11 items 2–3):
+# What the released code does, and the kit by default (paper notes:
+# [which terminal](../docs/paper-notes.md#which-terminal),
+# [entropy](../docs/paper-notes.md#entropy);
+# paper vs code items [2](../docs/paper-notes.md#pvc-backup-count) and
+# [3](../docs/paper-notes.md#pvc-entropy)):
 #
 # | | paper | code (kit default) |
 # |---|---|---|
@@ -266,7 +270,8 @@ for rule, res in results.items():
 # pushes it below 0 (row 5). Whether that happens in a given run depends on the order of
 # successes and failures, so check the counts above rather than trusting a single run.
 #
-# The values these nodes end with become the per-token rewards of training (reference §4.1):
+# The values these nodes end with become the per-token rewards of training ([paper
+# notes](../docs/paper-notes.md#token-rewards)):
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3))

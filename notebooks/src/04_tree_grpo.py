@@ -52,7 +52,7 @@ hf_logging.disable_progress_bar()  # quieter checkpoint loading
 torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one avoids contention
 
 # %% [markdown]
-# ## 1. Per-token rewards (v4 Eq. 13, reference §4.1)
+# ## 1. Per-token rewards (v4 Eq. 13, [paper notes](../docs/paper-notes.md#token-rewards))
 #
 # A recorded trajectory is a root-to-leaf path s_1 … s_L; node j owns a chunk of tokens. After
 # the whole tree is built, node j has an **accumulated** value v_j (the sum of its backups, not
@@ -90,7 +90,7 @@ for name, t in zip(("a-b-ok", "a-b-bad", "c-bad2"), trajs):
 # reward, but less than the answer's +1. The tokens of c (a branch that only failed) get
 # `tanh(-0.6) = -0.537`.
 #
-# ## 2. Advantages: mean-only normalisation (v4 Eq. 15, reference §4.2)
+# ## 2. Advantages, mean only (v4 Eq. 15, [paper notes](../docs/paper-notes.md#advantage))
 #
 # The advantage of a token is its reward minus a baseline μ, the mean **final** score of the
 # problem's trajectories. The released code takes μ over the *recorded* trajectories (the ones
@@ -170,7 +170,7 @@ plt.show()
 # relative to its failures, the policy is nudged toward the steps it was confident about,
 # which lowers entropy. A tree with a correct answer puts clearly more mass on that path.
 #
-# ## 4. The loss and its clipping (v4 Eq. 14, reference §4.3)
+# ## 4. The loss and its clipping (v4 Eq. 14, [paper notes](../docs/paper-notes.md#policy-loss))
 #
 # With ρ = π_θ / π_old the per-token loss is
 #

@@ -14,7 +14,8 @@
 # Notebook 04 trained the tiny reasoner with a tree search on every problem of every step.
 # Trees are expensive, and most of their cost goes to problems that teach nothing: ones the
 # model already solves, and ones it has solved once and could simply be *reminded* of. The
-# paper's efficiency machinery (v4 Sec. 4.1–4.2, reference §5) cuts both:
+# paper's efficiency machinery (v4 Sec. 4.1–4.2, [paper notes](../docs/paper-notes.md#efficiency))
+# cuts both:
 #
 # 1. **hard-subset filtering**: before a round, answer every problem K = 4 times and keep only
 #    those solved at most 25 % of the time (Eq. 8–9);
@@ -71,7 +72,7 @@ policy = make_policy(model, seed=seed)
 print(f"training pool: {len(task.train_items)} problems of {levels} numbers")
 
 # %% [markdown]
-# ## 1. Which problems are hard? Pass1@K (v4 Eq. 8–9, reference §5.1)
+# ## 1. Hard problems: Pass1@K (v4 Eq. 8–9, [paper notes](../docs/paper-notes.md#filtering))
 #
 # Each problem gets K = 4 direct samples at temperature 1. Its success *rate* decides:
 #
@@ -115,7 +116,7 @@ print(f"kept {len(kept)} of {len(records)} (code rule <=); {len(strict)} with th
 # mostly produce all-correct groups, which carry no gradient in a group-relative update.
 
 # %% [markdown]
-# ## 2. What goes into the buffer (v4 Eq. 10, reference §5.2)
+# ## 2. What goes into the buffer (v4 Eq. 10, [paper notes](../docs/paper-notes.md#replay-buffer))
 #
 # After a round, the code looks at every response logged for a problem during the round (the
 # search's trajectories) and registers the problem with **all** its correct responses when
@@ -137,14 +138,15 @@ print("registered:", demo.register_round(outcomes, threshold=0.25, rule="code", 
 print("stored solutions of 'once':", demo.solutions("once"))
 
 # %% [markdown]
-# ## 3. Rounds (reference §5.4, Table 6)
+# ## 3. Rounds ([paper notes](../docs/paper-notes.md#rounds), Table 6)
 #
 # `Rounds` chains it all: round 1 trains on the filtered pool with an empty buffer; after each
 # round the trained model re-filters the round's hard set, and the round's logged rollouts
 # register new buffer entries. In the next round a buffered problem skips the search: the
 # `cached` rollout strategy (`dslib.rollouts.CachedRollout`) builds its group from cached
-# solutions plus direct samples, scored with outcome rewards (reference §5.3). Every file it
-# writes is an ordinary run directory, filter file or buffer file.
+# solutions plus direct samples, scored with outcome rewards ([paper
+# notes](../docs/paper-notes.md#hybrid-groups)). Every file it writes is an ordinary run directory,
+# filter file or buffer file.
 
 # %%
 rcfg = RoundsConfig(rounds=rounds, steps_per_round=steps_per_round, pool_size=pool_size)
@@ -162,7 +164,7 @@ viz.plot_rounds(rows)
 plt.show()
 
 # %% [markdown]
-# ## 4. Data hygiene (paper Sec. 4.2, reference §5.5)
+# ## 4. Data hygiene (paper Sec. 4.2, [paper notes](../docs/paper-notes.md#hygiene))
 #
 # The paper removes garbled or endlessly repeating *incorrect* samples before the update; the
 # released code does not, and gives no criterion. Ours (`dslib.hygiene.is_degenerate`): a

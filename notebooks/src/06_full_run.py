@@ -12,10 +12,11 @@
 # # 06 · The full run: filtering → rounds of DeepSearch → evaluation → report
 #
 # Notebooks 00–05 built every piece. This one runs them together the way the paper trains
-# (reference §5.4, §6): filter the training pool to the problems the model still fails, train
-# in rounds with the tree search and the replay buffer, re-filter and register after each
-# round, evaluate, and compare with the flat GRPO/DAPO baseline trained on the same hard subset
-# for the same number of steps.
+# (paper notes: [rounds](../docs/paper-notes.md#rounds),
+# [hyperparameters](../docs/paper-notes.md#hyperparameters)): filter the training pool to the
+# problems the model still fails, train in rounds with the tree search and the replay buffer,
+# re-filter and register after each round, evaluate, and compare with the flat GRPO/DAPO baseline
+# trained on the same hard subset for the same number of steps.
 #
 # It is written for papermill. The defaults run the **tiny** preset on a laptop CPU in a few
 # minutes (this is `make demo`). With `preset="paper-1.5b"` the same notebook is the 1.5B
