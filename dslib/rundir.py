@@ -10,9 +10,9 @@
 | ``curves.png``     | training curves                                           | at the end |
 
 A checkpoint is written into ``checkpoint.tmp/`` and swapped in by renames (the previous one
-is kept as ``checkpoint.old/`` until the swap is done), so a kill at any moment leaves a
-complete checkpoint to resume from. A resume cuts both logs back to the checkpoint's step
-(rows of a step lost in a kill are dropped) through the atomic writer.
+is kept as ``checkpoint.old/`` until the swap is done, or for good with ``keep_previous``), so
+a kill at any moment leaves a complete checkpoint to resume from. A resume cuts both logs back
+to the checkpoint's step (rows of a step lost in a kill are dropped) through the atomic writer.
 
 Faults end in a recovery or in a :class:`RunDirError` that names the file and what to do:
 
@@ -78,8 +78,10 @@ class Checkpoint:
 class RunDir:
     """The files of one run under ``path`` (module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, keep_previous: bool = False) -> None:
         self.path = Path(path)
+        #: keep the previous checkpoint as ``checkpoint.old/`` (``run.keep_previous_checkpoint``)
+        self.keep_previous = keep_previous
 
     # ------------------------------------------------------------------ start
     def check_writable(self) -> None:
@@ -195,7 +197,8 @@ class RunDir:
         if final.exists():
             final.rename(old)
         tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        if not self.keep_previous:
+            shutil.rmtree(old, ignore_errors=True)
         return final
 
     def latest_checkpoint(self) -> Path | None:
@@ -204,9 +207,10 @@ class RunDir:
         return found[0] if found else None
 
     def checkpoints(self) -> list[Path]:
-        """The checkpoint folders holding a ``state.json``, newest first."""
+        """The checkpoint folders, newest first (a swap only ever renames complete ones, so a
+        file missing in one is damage, reported by :meth:`load_checkpoint`)."""
         return [self.path / name for name in (CHECKPOINT, f"{CHECKPOINT}.old")
-                if (self.path / name / "state.json").exists()]
+                if (self.path / name).is_dir()]
 
     def checkpoint_state(self, ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """(``state.json``, ``optimizer.pt``) of a checkpoint; an unreadable file is a

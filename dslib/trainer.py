@@ -62,7 +62,7 @@ class Trainer:
         self.cfg = cfg
         self.dist = distributed.current()
         self.run_dir = Path(run_dir)
-        self.files = RunDir(run_dir)
+        self.files = RunDir(run_dir, keep_previous=cfg.run.keep_previous_checkpoint)
         if self.dist.main:  # before any model loading or training work
             self.files.check_writable()
         #: the step a resume started from (None: a fresh run, :meth:`RunDir.start_fresh`)
@@ -79,15 +79,15 @@ class Trainer:
             model = model if model is not None else loaded_model
             task = task if task is not None else loaded_task
         self.model, self.task = model, task
+        if buffer is None and cfg.rollout.replay_buffer:
+            buffer = ReplayBuffer.load(cfg.rollout.replay_buffer)
+        if buffer is not None:  # a foreign tokenizer's ids would fail deep inside torch
+            buffer.check_token_ids(_vocab_size(model, task.tokenizer),
+                                   cfg.rollout.replay_buffer or "the replay buffer")
         torch.manual_seed(cfg.run.seed)
         self.policy = build.train_policy(cfg, model, task)
         self.learner = Learner(model, cfg.optim, self.policy, self.dist)
         self.strategy = rollouts.make_strategy(cfg.rollout, cfg.optim.grpo)
-        if buffer is None and cfg.rollout.replay_buffer:
-            buffer = ReplayBuffer.load(cfg.rollout.replay_buffer)
-        if buffer is not None:  # a foreign tokenizer's ids would fail deep inside torch
-            buffer.check_token_ids(len(task.tokenizer),
-                                   cfg.rollout.replay_buffer or "the replay buffer")
         self.cached = None if buffer is None else rollouts.CachedRollout(
             buffer, self.strategy, cfg.optim.grpo, cfg.rollout.search.incomplete_score)
 
@@ -276,3 +276,10 @@ class Trainer:
         random.seed(seed)
         torch.manual_seed(seed)
         self.policy.seed(seed)
+
+
+def _vocab_size(model: Any, tokenizer: Any) -> int:
+    """Token ids the model can embed (its embedding rows, which may exceed the tokenizer's
+    length: padded vocabularies), else the tokenizer's length."""
+    embeddings = getattr(model, "get_input_embeddings", None)
+    return int(embeddings().num_embeddings) if callable(embeddings) else len(tokenizer)
