@@ -265,13 +265,13 @@ class RunDir:
         except OSError as err:
             name = file() if callable(file) else file
             ckpt = self.latest_checkpoint()
-            where = (f"the checkpoint {ckpt} is intact: resume from it (dslib train --resume "
-                     f"{self.path})" if ckpt else "no checkpoint was written yet: run the same "
-                     "command again")
+            then = (f"resume from the intact checkpoint {ckpt} (dslib train --resume "
+                    f"{self.path})" if ckpt else "run the same command again (no checkpoint "
+                    "was written yet)")
             full = err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
             raise RunDirError(
                 f"{name}: {'disk full' if full else 'write failed'} ({err.strerror or err}); "
-                f"{'free space on its disk' if full else 'fix the cause'}, then resume: {where}"
+                f"{'free space on its disk' if full else 'fix the cause'}, then {then}"
             ) from err
 
 

@@ -102,6 +102,8 @@ class Trainer:
         ``--accept-config``): then the run continues with the edited ``config.json``.
         """
         files = RunDir(run_dir)
+        if not files.checkpoints():
+            raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
         if distributed.current().main:
             files.check_writable()
         cfg = TrainConfig.from_dict(files.read_config())

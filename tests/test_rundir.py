@@ -202,7 +202,8 @@ def test_fault_disk_full_while_writing_a_checkpoint_or_a_log(tmp_path, monkeypat
 
     monkeypatch.setattr(rundir.torch, "save", full_disk)
     with pytest.raises(RunDirError, match=r"checkpoint\.tmp/optimizer\.pt: disk full .*free "
-                                          r"space.*checkpoint is intact: resume"):
+                                          r"space.*intact checkpoint .*/checkpoint \(dslib "
+                                          r"train --resume"):
         _save(run, 2)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
