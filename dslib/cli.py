@@ -32,6 +32,7 @@ from pathlib import Path
 from dslib import presets, report, tiny
 from dslib.benchmarks import MATH_K, MATH_MAX_NEW_TOKENS, MATH_TEMPERATURE, MATH_TOP_P
 from dslib.config import RoundsConfig, TrainConfig, update
+from dslib.rundir import RunDir, RunDirError
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -45,8 +46,11 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _fresh_dir(run_dir: Path, marker: str, overwrite: bool, how_to_resume: str) -> None:
-    """Refuse to clobber a previous run unless ``--overwrite``; then clear it."""
-    if (run_dir / marker).exists() and not overwrite:
+    """Refuse to clobber a previous run unless ``--overwrite``; then clear it. A ``marker``
+    of "checkpoint" also counts a kept ``checkpoint.old/`` (:meth:`RunDir.latest_checkpoint`)."""
+    held = (run_dir / marker).exists() or (
+        marker == "checkpoint" and RunDir(run_dir).latest_checkpoint() is not None)
+    if held and not overwrite:
         raise SystemExit(f"{run_dir} already holds a run: {how_to_resume}, --overwrite to "
                          "start again, or --name for a new one")
     if overwrite and run_dir.exists():
@@ -60,22 +64,28 @@ def _train(args: argparse.Namespace) -> int:
     dist = distributed.init_from_env()  # several processes under accelerate launch / torchrun
     if args.resume:
         if args.set or args.mode or args.tiny:
-            raise SystemExit("--resume continues a run as configured: drop --set/--mode/--tiny")
+            raise SystemExit("--resume continues a run as configured: drop --set/--mode/--tiny "
+                             "(or edit RUN_DIR/config.json and add --accept-config)")
         try:
-            trainer = Trainer.resume(args.resume)
-        except FileNotFoundError as err:
+            trainer = Trainer.resume(args.resume, accept_config=args.accept_config)
+        except (FileNotFoundError, RunDirError, ValueError) as err:
             raise SystemExit(str(err)) from None
     else:
+        if args.accept_config:
+            raise SystemExit("--accept-config goes with --resume RUN_DIR")
         cfg = _config(args)
         run_dir = Path(args.runs) / (args.name or f"{args.preset}-{cfg.mode}-s{cfg.run.seed}")
         if dist.main:
             _fresh_dir(run_dir, "checkpoint", args.overwrite, f"--resume {run_dir} to continue")
         try:
             trainer = Trainer(cfg, run_dir)
-        except (OSError, ValueError) as err:  # a bad train_subset / replay_buffer file
+        except (OSError, ValueError, RunDirError) as err:  # a bad subset / buffer / folder
             raise SystemExit(str(err)) from None
     t0 = time.perf_counter()
-    history = trainer.train()
+    try:
+        history = trainer.train()
+    except RunDirError as err:  # a full disk, an aborted attempt's checkpoint: file + what to do
+        raise SystemExit(str(err)) from None
     if dist.main:
         print(f"run: {trainer.run_dir}  ({time.perf_counter() - t0:.0f} s this call"
               + (f", {dist.world} processes)" if dist.active else ")"))
@@ -87,7 +97,7 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         histories = {path: report.read_history(path) for path in args.runs}
         groups = report.group_by_config(args.runs) if args.seeds else {}
-    except FileNotFoundError as err:
+    except (FileNotFoundError, RunDirError) as err:
         raise SystemExit(str(err)) from None
     names = [Path(p).name for p in histories]
     unique = len(set(names)) == len(names)  # else label runs by their path
@@ -238,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rollout.strategy: tree (deepsearch) or flat (grpo)")
     tr.add_argument("--name", default=None, help="run name (default: preset-mode-seed)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
+    tr.add_argument("--accept-config", action="store_true",
+                    help="with --resume: continue with an edited RUN_DIR/config.json (the "
+                         "fields that differ from the checkpoint's config are listed)")
     tr.add_argument("--overwrite", action="store_true")
     tr.set_defaults(func=_train)
 

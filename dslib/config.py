@@ -453,6 +453,9 @@ class RunConfig:
     checkpoint_every: int = 1
     """write the checkpoint every this many steps and after the last (a killed run loses at
     most that many)"""
+    keep_previous_checkpoint: bool = False
+    """keep the checkpoint before the latest as ``checkpoint.old/``: a resume falls back to it
+    when the latest cannot be read (twice the checkpoint's disk space)"""
     log_rollouts: bool = False
     """append every sampled response's outcome to ``rollouts.jsonl`` (the released run dumps
     rollouts every step; the replay buffer of the next round is registered from them)"""

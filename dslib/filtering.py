@@ -34,6 +34,7 @@ reused without re-sampling:
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,20 +178,57 @@ def filter_file(
     temperature: float = 1.0,
     config: Mapping[str, Any] | None = None,
     progress: bool = False,
+    reuse: bool = False,
 ) -> tuple[FilterHeader, list[FilterRecord]]:
     """Pass1@K of ``policy`` (whose weights are ``model``) on ``items``, written to ``path``.
 
     What ``dslib filter`` and each round of ``dslib rounds`` run (docs/paper-notes.md#filtering,
     #rounds). The header records the model fingerprint, K, delta, strictness and ``config`` (data
     source, sampling settings), so a file says which weights decided which problems are hard.
+
+    ``reuse``: a file already at ``path`` is returned instead of sampling again when its
+    header and problem ids match this call (:func:`stale_fields`); otherwise a warning names
+    the file and what differs, and the problems are filtered again.
     """
-    records = pass1_at_k(policy, items, verifier, k=k, max_new_tokens=max_new_tokens,
-                         temperature=temperature, progress=progress)
     header = FilterHeader(model_fingerprint(model), k, delta, strict,
                           dict(config or {}, max_new_tokens=max_new_tokens,
                                temperature=temperature, problems=len(items)))
+    if reuse and Path(path).exists():
+        differs = stale_fields(path, header, [str(it.id) for it in items])
+        if not differs:
+            return read_filter(path)
+        warnings.warn(f"{path}: written for another model, data or settings "
+                      f"({'; '.join(differs)}); filtering again", stacklevel=2)
+    records = pass1_at_k(policy, items, verifier, k=k, max_new_tokens=max_new_tokens,
+                         temperature=temperature, progress=progress)
     write_filter(path, records, header)
     return header, records
+
+
+def stale_fields(path: str | Path, expected: FilterHeader, ids: Sequence[str]) -> list[str]:
+    """What makes the filter file at ``path`` unfit for ``expected`` and these problem ``ids``:
+    ``"field: file -> expected"`` per differing header field (``model_fingerprint``, ``k``,
+    ``delta``, ``strict``, ``config.KEY``), ``"problem ids"``, or why it is unreadable.
+    Empty: the file is a valid cache of exactly this filter."""
+    try:
+        header, records = read_filter(path)
+    except (OSError, FilterFileError) as err:
+        return [f"unreadable: {err}"]
+    found, want = _as_json(header.to_dict()), _as_json(expected.to_dict())
+    config_found, config_want = found.pop("config"), want.pop("config")
+    out = [f"{key}: {found.get(key)!r} -> {want[key]!r}" for key in want
+           if found.get(key) != want[key]]
+    out += [f"config.{key}: {config_found.get(key)!r} -> {config_want.get(key)!r}"
+            for key in sorted(set(config_found) | set(config_want))
+            if config_found.get(key) != config_want.get(key)]
+    if sorted(r.id for r in records) != sorted(ids):
+        out.append("problem ids")
+    return out
+
+
+def _as_json(obj: Any) -> Any:
+    """``obj`` as JSON reads it back (tuples become lists), for comparisons with a file."""
+    return json.loads(json.dumps(obj))
 
 
 # ----------------------------------------------------------------------------- file format

@@ -194,6 +194,20 @@ class ReplayBuffer:
         self.rounds.extend(dict(r) for r in other.rounds)
         return self
 
+    def check_token_ids(self, vocab_size: int, source: str = "the replay buffer") -> None:
+        """Every cached token id must be one of the tokenizer's ``0..vocab_size-1``; else a
+        :class:`ReplayBufferError` names ``source``, the entry and what to do (an id out of
+        range would otherwise fail deep inside the model's embedding)."""
+        for pid, sols in self._problems.items():
+            for j, s in enumerate(sols):
+                bad = [t for t in s.response_ids if not 0 <= t < vocab_size]
+                if bad:
+                    raise ReplayBufferError(
+                        f"{source}: problem {pid!r}, solution {j}: token id {bad[0]} is outside "
+                        f"the tokenizer's vocabulary (0..{vocab_size - 1}); the buffer was "
+                        "written for another tokenizer: rebuild it with this model (dslib "
+                        "rounds registers it from a run's rollouts.jsonl) or drop the entry")
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": FORMAT_VERSION,
@@ -232,7 +246,8 @@ class ReplayBuffer:
                     buf.add(pid, ids, rnd, text)
                 except (KeyError, TypeError, ValueError, AttributeError) as e:
                     raise ReplayBufferError(
-                        f"{source}: problem {pid!r}, solution {j}: bad entry ({e})"
+                        f"{source}: problem {pid!r}, solution {j}: bad entry ({e}); repair or "
+                        "remove that solution, or rebuild the buffer (dslib rounds)"
                     ) from e
         if not all(isinstance(r, dict) for r in rounds):
             raise ReplayBufferError(f"{source}: every entry of 'rounds' must be an object")

@@ -20,16 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dslib.rundir import METRICS, read_jsonl
 from dslib.viz import before_after
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """The metrics rows of a run directory; a directory without ``metrics.jsonl`` is an error
-    naming it."""
-    metrics = Path(run_dir) / "metrics.jsonl"
+    naming it. A torn last line is dropped with a warning, a bad line before it is a
+    :class:`~dslib.rundir.RunDirError` naming file and line (:func:`dslib.rundir.read_jsonl`)."""
+    metrics = Path(run_dir) / METRICS
     if not metrics.exists():
         raise FileNotFoundError(f"{run_dir}: no metrics.jsonl (not a run directory?)")
-    return [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+    return read_jsonl(metrics)
 
 
 def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:

@@ -45,6 +45,7 @@ from dslib.files import atomic_write
 from dslib.filtering import filter_file, read_filter
 from dslib.policy.make import make_policy
 from dslib.replay import ReplayBuffer
+from dslib.rundir import RunDir, read_jsonl
 from dslib.trainer import Trainer
 
 
@@ -76,13 +77,9 @@ def round_config(cfg: TrainConfig, rcfg: RoundsConfig, index: int, model: str,
 def round_outcomes(rollouts: Path) -> dict[str, list[tuple[list[int], bool]]]:
     """problem id -> every (response ids, correct) logged in a round's ``rollouts.jsonl``."""
     out: dict[str, list[tuple[list[int], bool]]] = {}
-    if not rollouts.exists():
-        return out
-    for line in rollouts.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out.setdefault(str(row["problem_id"]), []).append(
-                (list(row["response_ids"]), bool(row["correct"])))
+    for row in read_jsonl(rollouts):  # no file: no rows; a torn last line: dropped, warned
+        out.setdefault(str(row["problem_id"]), []).append(
+            (list(row["response_ids"]), bool(row["correct"])))
     return out
 
 
@@ -192,8 +189,8 @@ class Rounds:
     def run_round(self, i: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         subset = self.filter_path(i) if i > 1 or self.rcfg.filter_first else None
-        if subset is not None and not subset.exists():  # round 1; later ones come at round end
-            self.first_filter()
+        if i == 1 and subset is not None:  # later ones come at round end
+            self.first_filter()  # an existing filter-1.jsonl is reused if it still fits
         if i == 1 and not self.buffer_path(1).exists():
             ReplayBuffer().save(self.buffer_path(1))
         buffer = ReplayBuffer.load(self.buffer_path(i))
@@ -230,7 +227,7 @@ class Rounds:
 
     def trainer_for(self, i: int, rcfg: TrainConfig) -> Trainer:
         run_dir = self.run_dir(i)
-        if (run_dir / "checkpoint" / "state.json").exists():
+        if RunDir(run_dir).latest_checkpoint() is not None:
             return Trainer.resume(run_dir, progress=self.progress)
         return Trainer(rcfg, run_dir, progress=self.progress)
 
@@ -243,9 +240,7 @@ class Rounds:
         out: list[dict[str, Any]] = []
         step0, tokens0 = 0, 0
         for i in range(1, len(self.rows) + 1):
-            path = self.run_dir(i) / "metrics.jsonl"
-            rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-            for r in rows:
+            for r in read_jsonl(self.run_dir(i) / "metrics.jsonl"):
                 r = dict(r, step=r["step"] + step0, round=i)
                 if "cumulative_sampled_tokens" in r:
                     r["cumulative_sampled_tokens"] += tokens0
@@ -257,10 +252,12 @@ class Rounds:
 
     # ------------------------------------------------------------------ filtering
     def first_filter(self) -> None:
-        """filter-1.jsonl: Pass1@K of the base model on the pool (a seeded sample if capped)."""
+        """filter-1.jsonl: Pass1@K of the base model on the pool (a seeded sample if capped).
+        A file left by an interrupted call is reused only if its model fingerprint, settings
+        and problems match (``filtering.filter_file(reuse=True)``); else filtered again."""
         filter_pool(self.cfg, self.filter_path(1), k=self.rcfg.k, delta=self.rcfg.delta,
                     strict=self.rcfg.strict, pool_size=self.rcfg.pool_size,
-                    progress=self.progress)
+                    progress=self.progress, reuse=True)
 
     def write_filter(self, i: int, policy: Any, model: Any, task: Task, items: list[Any]) -> None:
         """filter-i.jsonl: Pass1@K of ``policy`` on ``items``, seeded by the round."""
@@ -270,33 +267,34 @@ class Rounds:
 
 def filter_pool(cfg: TrainConfig, path: str | Path, k: int = 4, delta: float = 0.25,
                 strict: bool = False, pool_size: int | None = None,
-                config: dict[str, Any] | None = None, progress: bool = True
-                ) -> tuple[Any, list[Any]]:
+                config: dict[str, Any] | None = None, progress: bool = True,
+                reuse: bool = False) -> tuple[Any, list[Any]]:
     """Pass1@K of ``cfg.task.model`` on its training pool (a seeded sample of ``pool_size``).
 
     What ``dslib filter`` writes, and the first filter of :class:`Rounds` with the same
-    settings (same pool, same seed: the same file).
+    settings (same pool, same seed: the same file). ``reuse``: keep a matching file at
+    ``path`` (``filtering.filter_file``).
     """
     model, task = build.model_and_task(update(cfg, {"task.train_subset": None}))
     pool = list(task.train_items)
     if pool_size is not None and pool_size < len(pool):
         pool = random.Random(cfg.run.seed).sample(pool, pool_size)
     return write_round_filter(cfg, 1, Path(path), make_policy(model, seed=cfg.run.seed), model,
-                              task, pool, k, delta, strict, progress, config)
+                              task, pool, k, delta, strict, progress, config, reuse)
 
 
 def write_round_filter(cfg: TrainConfig, i: int, path: Path, policy: Any, model: Any,
                        task: Task, items: list[Any], k: int, delta: float, strict: bool,
-                       progress: bool, config: dict[str, Any] | None = None
-                       ) -> tuple[Any, list[Any]]:
+                       progress: bool, config: dict[str, Any] | None = None,
+                       reuse: bool = False) -> tuple[Any, list[Any]]:
     """The filter before round ``i``: Pass1@K of ``policy`` on ``items``, seeded by (seed, i)."""
     policy.seed(cfg.run.seed * 1_000_003 + 7919 * i)
     return filter_file(
         policy, model, items, task.verifier, path, k=k, delta=delta, strict=strict,
         max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.rollout.temperature,
         config={"round": i, "model": cfg.task.model, "train_levels": list(cfg.task.levels),
-                "split": cfg.task.split, **(config or {})},
-        progress=progress,
+                "split": cfg.task.split, "seed": cfg.run.seed, **(config or {})},
+        progress=progress, reuse=reuse,
     )
 
 

@@ -23,6 +23,7 @@ State lives in :class:`Trainer` only. Every step reseeds every random source fro
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from dslib.learner import Learner
 from dslib.progress import progress_bar
 from dslib.replay import ReplayBuffer
 from dslib.rollouts import Group
-from dslib.rundir import RunDir
+from dslib.rundir import RunDir, RunDirError, config_diff
 
 #: ``TrainConfig.filters``: name -> (metrics key counting the samples it drops, the filter)
 FILTERS: dict[str, tuple[str, Callable[[Sequence[Group], Any], list[Group]]]] = {
@@ -62,7 +63,12 @@ class Trainer:
         self.cfg = cfg
         self.dist = distributed.current()
         self.run_dir = Path(run_dir)
-        self.files = RunDir(run_dir)
+        self.files = RunDir(run_dir, keep_previous=cfg.run.keep_previous_checkpoint)
+        if self.dist.main:  # before any model loading or training work
+            self.files.check_writable()
+        #: the step a resume started from (None: a fresh run, :meth:`RunDir.start_fresh`)
+        self.resumed_from: int | None = None
+        self._opened = False
         self.progress = progress
         self.step = 0
         self.cumulative_sampled = 0
@@ -74,28 +80,49 @@ class Trainer:
             model = model if model is not None else loaded_model
             task = task if task is not None else loaded_task
         self.model, self.task = model, task
+        if buffer is None and cfg.rollout.replay_buffer:
+            buffer = ReplayBuffer.load(cfg.rollout.replay_buffer)
+        if buffer is not None:  # a foreign tokenizer's ids would fail deep inside torch
+            buffer.check_token_ids(_vocab_size(model, task.tokenizer),
+                                   cfg.rollout.replay_buffer or "the replay buffer")
         torch.manual_seed(cfg.run.seed)
         self.policy = build.train_policy(cfg, model, task)
         self.learner = Learner(model, cfg.optim, self.policy, self.dist)
         self.strategy = rollouts.make_strategy(cfg.rollout, cfg.optim.grpo)
-        if buffer is None and cfg.rollout.replay_buffer:
-            buffer = ReplayBuffer.load(cfg.rollout.replay_buffer)
         self.cached = None if buffer is None else rollouts.CachedRollout(
             buffer, self.strategy, cfg.optim.grpo, cfg.rollout.search.incomplete_score)
 
     @classmethod
-    def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
-        """Continue a run from ``run_dir/checkpoint`` (or the previous one, if a swap broke)."""
+    def resume(cls, run_dir: str | Path, *, accept_config: bool = False,
+               **kwargs: Any) -> Trainer:
+        """Continue a run from ``run_dir/checkpoint`` (or the previous one, if that one is
+        unreadable or a swap broke: :meth:`RunDir.load_checkpoint`).
+
+        ``config.json`` must match the config saved in the checkpoint; an edited one is a
+        :class:`~dslib.rundir.RunDirError` listing the fields, unless ``accept_config`` (CLI
+        ``--accept-config``): then the run continues with the edited ``config.json``.
+        """
         files = RunDir(run_dir)
-        ckpt = files.latest_checkpoint()
-        if ckpt is None:
+        if not files.checkpoints():
             raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
+        if distributed.current().main:
+            files.check_writable()
         cfg = TrainConfig.from_dict(files.read_config())
-        trainer = cls(cfg, run_dir, model=build.load_model(ckpt, cfg), **kwargs)
-        state, optimizer = files.checkpoint_state(ckpt)
-        trainer.learner.load_state_dict(optimizer)
-        trainer.step = int(state["step"])
-        trainer.cumulative_sampled = int(state["cumulative_sampled"])
+        ckpt = files.load_checkpoint(lambda path: build.load_model(path, cfg))
+        if "config" in ckpt.state:
+            saved = TrainConfig.from_dict(ckpt.state["config"]).to_dict()
+            diff = config_diff(json.loads(json.dumps(saved)), json.loads(json.dumps(cfg.to_dict())))
+            if diff and not accept_config:
+                raise RunDirError(
+                    f"{files.path / 'config.json'} differs from the config of {ckpt.path} "
+                    f"(checkpoint -> config.json): {'; '.join(diff)}. Start a new folder for "
+                    "other settings, restore config.json, or accept the edit: dslib train "
+                    f"--resume {run_dir} --accept-config (Trainer.resume(..., "
+                    "accept_config=True))")
+        trainer = cls(cfg, run_dir, model=ckpt.model, **kwargs)
+        trainer.learner.load_state_dict(ckpt.optimizer)
+        trainer.step = trainer.resumed_from = int(ckpt.state["step"])
+        trainer.cumulative_sampled = int(ckpt.state["cumulative_sampled"])
         trainer.history = files.read_metrics(upto_step=trainer.step)
         if trainer.dist.main:  # rank 0 alone writes the run directory
             files.cut_logs(trainer.step, trainer.history)  # drop a lost step's lines
@@ -105,6 +132,9 @@ class Trainer:
     def train(self, steps: int | None = None) -> list[dict[str, Any]]:
         """Run until ``run.steps`` (or ``steps`` more); returns the metrics history."""
         cfg, main = self.cfg, self.dist.main  # rank 0 writes files and evaluates
+        if main and not self._opened and self.resumed_from is None:
+            self.files.start_fresh()  # an aborted attempt's logs go aside: no step twice
+        self._opened = True
         if main:
             self.files.write_config(cfg.to_dict())
         last = cfg.run.steps if steps is None else min(cfg.run.steps, self.step + steps)
@@ -249,3 +279,10 @@ class Trainer:
         random.seed(seed)
         torch.manual_seed(seed)
         self.policy.seed(seed)
+
+
+def _vocab_size(model: Any, tokenizer: Any) -> int:
+    """Token ids the model can embed (its embedding rows, which may exceed the tokenizer's
+    length: padded vocabularies), else the tokenizer's length."""
+    embeddings = getattr(model, "get_input_embeddings", None)
+    return int(embeddings().num_embeddings) if callable(embeddings) else len(tokenizer)

@@ -139,6 +139,7 @@ def train(cfg: Any, run_dir: Path) -> list[dict[str, Any]]:
 
     A run with the same config elsewhere under the studies folder is continued instead.
     """
+    from dslib.rundir import RunDir
     from dslib.trainer import Trainer
 
     if not (run_dir / "config.json").exists():
@@ -149,7 +150,7 @@ def train(cfg: Any, run_dir: Path) -> list[dict[str, Any]]:
             run_dir = earlier
     print(f"  {run_dir.parent.name}/{run_dir.name}", flush=True)
     progress = RUNS.get("progress", True)
-    if (run_dir / "checkpoint" / "state.json").exists():
+    if RunDir(run_dir).latest_checkpoint() is not None:
         return Trainer.resume(run_dir, progress=progress).train()
     return Trainer(cfg, run_dir, progress=progress).train()
 

@@ -167,3 +167,41 @@ def test_model_fingerprint_tracks_weights_not_identity():
     assert model_fingerprint(b) != fa
     half = torch.nn.Linear(3, 4).to(torch.bfloat16)  # bf16 has no numpy dtype: must still work
     assert len(model_fingerprint(half)) == 16
+
+
+def test_fault_filter_cache_of_another_model_or_setting_is_filtered_again(tmp_path):
+    """Fault 7: ``filter_file(reuse=True)`` (what ``dslib rounds`` does with filter-1.jsonl)
+    reuses a file only if model fingerprint, settings and problems all match; otherwise a
+    warning names the file and what differs, and the problems are sampled again."""
+    items = [FakeProblem([5, 6], id=f"p{i}") for i in range(3)]
+    path = tmp_path / "filter-1.jsonl"
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+
+    def run(model, policy, **kw):
+        return flt.filter_file(policy, model, items, fake_verifier, path, k=2,
+                               config={"model": "tiny"}, reuse=True, **kw)
+
+    first = ScriptedPolicy(seed=1)
+    header, records = run(model, first)
+    assert first.calls and len(records) == 3
+    again = ScriptedPolicy(seed=2)
+    assert run(model, again) == (header, records) and again.calls == []  # reused as it is
+
+    other = torch.nn.Linear(2, 2)  # other weights under the same name
+    with pytest.warns(UserWarning, match=r"filter-1\.jsonl: written for another model.*"
+                                         r"model_fingerprint: '[0-9a-f]+' -> '[0-9a-f]+'"):
+        header2, _ = run(other, ScriptedPolicy(seed=3))
+    assert header2.model_fingerprint == model_fingerprint(other) != header.model_fingerprint
+    assert flt.read_filter(path)[0] == header2  # the file now holds the new filter
+    with pytest.warns(UserWarning, match=r"k: 2 -> 4|config\.max_new_tokens: 64 -> 8"):
+        flt.filter_file(ScriptedPolicy(), other, items, fake_verifier, path, k=4,
+                        max_new_tokens=8, config={"model": "tiny"}, reuse=True)
+    with pytest.warns(UserWarning, match=r"config\.problems: 3 -> 2; problem ids"):
+        flt.filter_file(ScriptedPolicy(), other, items[:2], fake_verifier, path, k=2,
+                        config={"model": "tiny"}, reuse=True)
+    path.write_text(path.read_text()[:30])
+    redo = ScriptedPolicy(seed=4)
+    with pytest.warns(UserWarning, match="unreadable"):
+        run(other, redo)
+    assert redo.calls

@@ -120,6 +120,40 @@ def test_bad_file_is_a_clear_error_and_stays_untouched(tmp_path, corrupt, messag
     assert sorted(p.name for p in tmp_path.iterdir()) == ["buffer.json"]
 
 
+def test_fault_token_ids_outside_the_vocabulary_or_of_wrong_type(tmp_path):
+    """Fault 6: a buffer whose ids the model cannot embed (another tokenizer's), or whose ids
+    are not integers: an error naming the file, the entry and what to do, raised when the
+    trainer starts (before its policy is built), not deep inside torch."""
+    from types import SimpleNamespace
+
+    from dslib.trainer import Trainer
+
+    path = tmp_path / "buffer.json"
+    buf = ReplayBuffer()
+    buf.add("a", OK1, round=0)
+    buf.add("b", [7, 70000, EOS], round=0)
+    buf.save(path)
+    ReplayBuffer.load(path).check_token_ids(70001)  # fits a vocabulary of 70001
+    with pytest.raises(ReplayBufferError, match=r"problem 'b', solution 0: token id 70000 is "
+                                                r"outside the tokenizer's vocabulary \(0\.\.63\)"):
+        ReplayBuffer.load(path).check_token_ids(64)
+    with pytest.raises(ReplayBufferError, match="problem 'a', solution 0: token id -1"):
+        _with(ReplayBuffer(), "a", [-1, EOS]).check_token_ids(64)
+    cfg = update(TrainConfig(), {"rollout.replay_buffer": str(path)})
+    task = SimpleNamespace(tokenizer=[None] * 64)  # a tokenizer of 64 ids
+    with pytest.raises(ReplayBufferError, match=rf"{path}: problem 'b'.*rebuild it"):
+        Trainer(cfg, tmp_path / "run", model=object(), task=task, progress=False)
+    path.write_text(path.read_text().replace("70000", '"7"'))
+    with pytest.raises(ReplayBufferError, match=r"problem 'b', solution 0: bad entry "
+                                                r"\(response_ids must be .*rebuild the buffer"):
+        ReplayBuffer.load(path)
+
+
+def _with(buf: ReplayBuffer, pid: str, ids: list[int]) -> ReplayBuffer:
+    buf.add(pid, ids, round=0)
+    return buf
+
+
 def test_non_utf8_file_is_a_clear_error(tmp_path):
     path = tmp_path / "buffer.json"
     path.write_bytes(b"\xff\xfe\x00garbage")
