@@ -92,6 +92,8 @@ class Learner:
             for part in self.micro_batches(mine_all.tolist(), batch):
                 old_logp[part] = token_logprobs(
                     self.model, batch["input_ids"][part], batch["attention_mask"][part])
+        if dev.type == "cuda":  # kernels run asynchronously: wait for them before timing
+            torch.cuda.synchronize(dev)
         logprob_s = time.perf_counter() - t_logp
         metrics: list[dict[str, float]] = []
         self.model.train()
