@@ -599,8 +599,8 @@ def check_resume(box: list[Trainer], task: build.Task, loss_tol: float,
 
 @dataclass(frozen=True)
 class Recipe:
-    """The released run's sizes the projection scales the measured rates to (reference §6;
-    Tables 2 and 3 in docs/paper-notes.md#table-2 and #table-3)."""
+    """The released run's sizes the projection scales the measured rates to
+    (docs/paper-notes.md#hyperparameters; Tables 2 and 3: docs/paper-notes.md#table-2, #table-3)."""
 
     steps: int = 50
     """Tree-GRPO steps of the headline run (Table 2: +50 steps, 102.4K samples)"""
