@@ -499,6 +499,28 @@ def _build(cfg: TinyConfig, target: Path, evaluate: bool, eval_problems: int,
     return TinyReasoner(target, cfg, info)
 
 
+class _LineTally:
+    """The box verifier, counting on the side what the lines of each response are worth.
+
+    ``evaluate`` scores with the box (the build's own verifier); for each response this also
+    checks every step line (:func:`countdown.verify_steps`) and the first line alone
+    (:func:`countdown.first_step_holds`), so one sampling pass gives both tables.
+    """
+
+    def __init__(self) -> None:
+        self.samples = self.box = self.steps = self.box_and_steps = self.first_line = 0
+
+    def __call__(self, problem: Any, response: str) -> Any:
+        box = countdown.verify(problem, response)
+        steps = countdown.verify_steps(problem, response).correct
+        self.samples += 1
+        self.box += box.correct
+        self.steps += steps
+        self.box_and_steps += box.correct and steps
+        self.first_line += countdown.first_step_holds(problem, response)
+        return box
+
+
 def difficulty_table(
     reasoner: TinyReasoner,
     n_problems: int = 100,
@@ -513,16 +535,22 @@ def difficulty_table(
     Sampling at temperature 1.0 (the training temperature), ``n_samples`` per problem. The
     default ``split="test"`` is held out; ``split="sft"`` scores the problems the SFT saw, so
     the difference between the two tables is what the model memorised rather than learned.
+
+    The box decides ``pass@1`` (the answer alone, ``countdown.verify``); the same samples also
+    give ``steps_pass@1`` (every line a valid step, ``countdown.verify_steps``), the share of
+    box-correct answers whose lines are all valid (``lines_valid_if_correct``: how much the
+    scratch lines decide the answer) and the share of samples whose first line is a valid step
+    (``first_line_valid``).
     """
     tokenizer = reasoner.load_tokenizer()
     policy = make_policy(reasoner.load_model(), seed=seed, source=reasoner.path)
-    verifier = TokenVerifier(tokenizer, countdown.verify)
     rows = []
     for level in reasoner.config.levels:
+        tally = _LineTally()
         probs = reasoner.problems(level, split, n_problems)
         items = [Prompted(p, chat_prompt_ids(tokenizer, countdown.prompt_text(p))) for p in probs]
         res = evaluate(
-            policy, items, verifier, n_samples=n_samples, ks=(1, 4),
+            policy, items, TokenVerifier(tokenizer, tally), n_samples=n_samples, ks=(1, 4),
             max_new_tokens=max_new_tokens, temperature=1.0, progress=progress,
             desc=f"eval {level} numbers",
         )
@@ -532,20 +560,28 @@ def difficulty_table(
             "share_le_25pct": res.share_at_most(0.25),
             "share_never": res.share_at_most(0.0),
             "answer_rate": res.answer_rate,
+            "steps_pass@1": tally.steps / max(1, tally.samples),
+            "lines_valid_if_correct": tally.box_and_steps / tally.box if tally.box else None,
+            "first_line_valid": tally.first_line / max(1, tally.samples),
         })
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of :func:`difficulty_table` rows."""
+    """Markdown table of :func:`difficulty_table` rows (older builds lack the line columns)."""
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     head = (
         "| numbers | problems x samples | pass@1 | pass@4 | share at <= 25% success "
-        "| never solved | boxed answer |\n|---|---|---|---|---|---|---|\n"
+        "| never solved | boxed answer | steps pass@1 | correct with valid lines "
+        "| valid first line |\n|---|---|---|---|---|---|---|---|---|---|\n"
     )
     body = "".join(
         f"| {r['level']} | {r['problems']} x {r['samples']} | {r['pass@1']:.2f} | "
         f"{r['pass@4']:.2f} | {r['share_le_25pct']:.2f} | {r['share_never']:.2f} | "
-        f"{r['answer_rate']:.2f} |\n"
+        f"{r['answer_rate']:.2f} | {share(r.get('steps_pass@1'))} | "
+        f"{share(r.get('lines_valid_if_correct'))} | {share(r.get('first_line_valid'))} |\n"
         for r in rows
     )
     return head + body

@@ -44,6 +44,8 @@ _SFT80 = 'split_fractions=[["sft",0.8],["rl",0.0],["test",0.2]]'
 VARIANTS: dict[str, tuple[list[str], str]] = {
     "default": ([], "the default build: 2 layers, forward solutions"),
     "layers4": (["num_hidden_layers=4"], "depth"),
+    "pool": (["solution_style=pool"], "each step followed by the numbers still available"),
+    "layers4_pool": (["num_hidden_layers=4", "solution_style=pool"], "depth, pool steps"),
     "layers4_steps1000": (["num_hidden_layers=4", "sft_steps=1000"], "depth, less SFT"),
     "goal_first": (["solution_style=backward"], "goal-first solutions on 2 layers"),
     "goal_first_3l": (["num_hidden_layers=3", "solution_style=backward"], "3 layers"),
@@ -96,6 +98,11 @@ def build_one(name: str, seed: int, cache: str, quick: bool) -> dict[str, Any]:
         "pass@1": {str(lv): row["pass@1"] for lv, row in table.items()},
         "pass@4": {str(lv): row["pass@4"] for lv, row in table.items()},
         "hard_share_le_25pct": table[hard]["share_le_25pct"],
+        # the line columns (builds made before they existed lack them: None)
+        "steps_pass@1": {str(lv): row.get("steps_pass@1") for lv, row in table.items()},
+        "lines_valid_if_correct": {str(lv): row.get("lines_valid_if_correct")
+                                   for lv, row in table.items()},
+        "first_line_valid": {str(lv): row.get("first_line_valid") for lv, row in table.items()},
     }
 
 
@@ -107,15 +114,25 @@ def _worker(args: tuple[str, int, str, bool]) -> dict[str, Any]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     """One line per build, then the mean over seeds of each variant with more than one."""
     levels = sorted(rows[0]["pass@1"], key=int) if rows else []
+    per_level = " / ".join(levels) + " numbers"
     head = ("| variant | `--set` | seed | parameters | SFT s (1 thread) | held-out pass@1 "
-            + " / ".join(levels) + " numbers | hard level at <= 25% |\n"
-            + "|---|---|---|---|---|---|---|\n")
+            + per_level + " | hard level at <= 25% | steps pass@1 " + per_level
+            + " | correct with valid lines | valid first line |\n"
+            + "|---|---|---|---|---|---|---|---|---|---|\n")
+
+    def levels_of(r: dict[str, Any], key: str) -> str:
+        values = r.get(key) or {}
+        return " / ".join("-" if values.get(lv) is None else f"{values[lv]:.2f}"
+                          for lv in levels)
+
     lines = []
     for r in rows:
         sets = " ".join(f"`{s}`" for s in r["sets"]) or "(none)"
-        p1 = " / ".join(f"{r['pass@1'][lv]:.2f}" for lv in levels)
         lines.append(f"| {r['variant']} | {sets} | {r['seed']} | {r['parameters']:,} | "
-                     f"{r['sft_seconds']:.0f} | {p1} | {r['hard_share_le_25pct']:.2f} |\n")
+                     f"{r['sft_seconds']:.0f} | {levels_of(r, 'pass@1')} | "
+                     f"{r['hard_share_le_25pct']:.2f} | {levels_of(r, 'steps_pass@1')} | "
+                     f"{levels_of(r, 'lines_valid_if_correct')} | "
+                     f"{levels_of(r, 'first_line_valid')} |\n")
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_variant.setdefault(r["variant"], []).append(r)
@@ -123,8 +140,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for name, group in by_variant.items():
         if len(group) > 1:
             p1 = " / ".join(mean_std([g["pass@1"][lv] for g in group], 2) for lv in levels)
+            steps = " / ".join(
+                mean_std([g["steps_pass@1"][lv] for g in group], 2)
+                if all((g.get("steps_pass@1") or {}).get(lv) is not None for g in group)
+                else "-" for lv in levels)
             means.append(f"| {name} | mean of seeds {', '.join(str(g['seed']) for g in group)} "
-                         f"| | | | {p1} | |\n")
+                         f"| | | | {p1} | | {steps} | | |\n")
     return head + "".join(lines) + "".join(means)
 
 

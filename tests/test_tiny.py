@@ -109,7 +109,25 @@ def test_default_reasoner_is_in_the_plateau_regime(tiny_reasoner):
     assert rows[3]["pass@1"] > rows[4]["pass@1"] >= rows[5]["pass@1"]
     assert rows[5]["share_le_25pct"] >= 0.9  # the plateau: hard groups are (nearly) all wrong
     assert rows[5]["answer_rate"] >= 0.9  # the format is learned: a boxed answer almost always
+    for r in rows.values():  # the line columns: a subset of the box's successes, and shares
+        assert 0.0 <= r["steps_pass@1"] <= r["pass@1"]
+        assert r["lines_valid_if_correct"] is None or 0.0 <= r["lines_valid_if_correct"] <= 1.0
+        assert r["first_line_valid"] >= 0.5  # the model writes valid first steps most of the time
     json.dumps(tiny_reasoner.info)
+
+
+def test_line_tally_counts_what_the_lines_are_worth():
+    """By hand: valid lines and box; a right box over a wrong line; a wrong box."""
+    p = countdown.Problem("x", (3, 5, 6), 27, ((6, "*", 5, 30), (30, "-", 3, 27)), "6*5-3")
+    tally = tiny._LineTally()
+    verdicts = [tally(p, text) for text in (
+        "6*5=30\n30-3=27\n\\boxed{6*5-3}",   # lines valid, box right
+        "6*5=31\n31-3=28\n\\boxed{6*5-3}",   # box right, lines wrong (first line too)
+        "6*5=30\n30+3=33\n\\boxed{6*5+3}",   # box wrong, first line valid
+    )]
+    assert [v.correct for v in verdicts] == [True, True, False]  # the box decides
+    assert (tally.samples, tally.box, tally.steps, tally.box_and_steps, tally.first_line) == (
+        3, 2, 1, 1, 2)
 
 
 def test_difficulty_table_is_reproducible(quick_reasoner):
@@ -117,6 +135,10 @@ def test_difficulty_table_is_reproducible(quick_reasoner):
     b = tiny.difficulty_table(quick_reasoner, n_problems=6, n_samples=4, progress=False)
     assert a == b
     assert "| numbers |" in tiny.format_table(a)
+    assert "steps pass@1" in tiny.format_table(a)
+    old = [{k: v for k, v in r.items() if k not in ("steps_pass@1", "first_line_valid")}
+           for r in a]
+    assert "| - |" in tiny.format_table(old)  # older builds' tables print, lacking columns
 
 
 def test_token_verifier_decodes_and_checks(quick_reasoner):

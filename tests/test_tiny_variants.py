@@ -41,14 +41,22 @@ def test_markdown_rows_and_seed_means():
     def row(variant, seed, p3):
         return {"variant": variant, "seed": seed, "sets": ["a=1"], "parameters": 1000,
                 "sft_seconds": 12.3, "pass@1": {"3": p3, "4": 0.1, "5": 0.0},
-                "hard_share_le_25pct": 0.99}
+                "hard_share_le_25pct": 0.99, "steps_pass@1": {"3": p3 / 2, "4": 0.0, "5": 0.0},
+                "lines_valid_if_correct": {"3": 0.5, "4": None, "5": None},
+                "first_line_valid": {"3": 0.9, "4": 0.8, "5": 0.7}}
 
-    text = tiny_variants.markdown([row("x", 0, 0.30), row("x", 1, 0.40), row("y", 0, 0.2)])
+    old = row("y", 0, 0.2)
+    del old["steps_pass@1"], old["lines_valid_if_correct"], old["first_line_valid"]
+    text = tiny_variants.markdown([row("x", 0, 0.30), row("x", 1, 0.40), old])
     lines = text.splitlines()
-    assert lines[0].count("|") == 8 and "3 / 4 / 5 numbers" in lines[0]
-    assert "| x | `a=1` | 1 | 1,000 | 12 | 0.40 / 0.10 / 0.00 | 0.99 |" in lines
+    assert lines[0].count("|") == 11 and "3 / 4 / 5 numbers" in lines[0]
+    assert ("| x | `a=1` | 1 | 1,000 | 12 | 0.40 / 0.10 / 0.00 | 0.99 | 0.20 / 0.00 / 0.00 "
+            "| 0.50 / - / - | 0.90 / 0.80 / 0.70 |") in lines
     # mean ± sample std over seeds (dslib.report.mean_std): std of 0.30, 0.40 is 0.07
-    assert "| x | mean of seeds 0, 1 | | | | 0.35 ± 0.07 / 0.10 ± 0.00 / 0.00 ± 0.00 | |" in lines
+    assert ("| x | mean of seeds 0, 1 | | | | 0.35 ± 0.07 / 0.10 ± 0.00 / 0.00 ± 0.00 | | "
+            "0.17 ± 0.04 / 0.00 ± 0.00 / 0.00 ± 0.00 | | |") in lines
+    assert "| y | `a=1` | 0 | 1,000 | 12 | 0.20 / 0.10 / 0.00 | 0.99 | - / - / - | - / - / - " \
+        "| - / - / - |" in lines  # a build made before the line columns
     assert not any("y | mean" in line for line in lines)  # one seed: no mean row
 
 
