@@ -103,7 +103,8 @@ def countdown_task(cfg: TrainConfig, reasoner: tiny.TinyReasoner) -> Task:
         train = subset_from_file(train, cfg.task.train_subset)
     evals = {f"L{lv}": reasoner.prompted(lv, cfg.eval.split, cfg.eval.problems)
              for lv in cfg.eval.levels}
-    return Task(train, evals, reasoner.verifier(), reasoner.load_tokenizer(), reasoner.path)
+    return Task(train, evals, reasoner.verifier(cfg.task.verify), reasoner.load_tokenizer(),
+                reasoner.path)
 
 
 def check_levels(cfg: TrainConfig, build: tiny.TinyConfig) -> None:

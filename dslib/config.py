@@ -257,6 +257,8 @@ class TreeGRPOConfig:
 
 TASKS = ("countdown", "deepmath")
 GRADERS = ("dapo", "check")
+#: countdown verification modes (``dslib.tasks.countdown.VERIFY_MODES``; kept here, below tasks)
+COUNTDOWN_VERIFY = ("box", "steps")
 #: rollout strategy -> the word runs, notebooks and metrics use for it (``--mode``)
 STRATEGIES = {"tree": "deepsearch", "flat": "grpo"}
 #: ``--mode`` -> rollout strategy
@@ -287,6 +289,11 @@ class TaskConfig:
     """deepmath training reward: "dapo" (the released math_dapo exact match,
     docs/paper-notes.md#terminal-score) or "check" (``dslib.verify.check``, the evaluation
     grader)"""
+    verify: str = "box"
+    """countdown reward: "box" (the boxed expression alone, ``countdown.verify``) or "steps"
+    (every line ``a op b = c`` a valid step on the numbers still available and the last result
+    the target, ``countdown.verify_steps``: the reasoning decides the answer). The exploration
+    benchmark (``reproduce/bench_exploration.py``) compares the two"""
     max_prompt_tokens: int | None = None
     """deepmath: keep the last N prompt tokens (the released run: 2048, truncation left)"""
     levels: tuple[int, ...] = (4, 5)
@@ -303,6 +310,7 @@ class TaskConfig:
         check_types(self)
         _choice(self, "name", TASKS)
         _choice(self, "grader", GRADERS)
+        _choice(self, "verify", COUNTDOWN_VERIFY)
         _require(self, "max_prompt_tokens",
                  self.max_prompt_tokens is None or self.max_prompt_tokens >= 1, ">= 1 or None")
         _require(self, "levels", all(lv >= 1 for lv in self.levels), "numbers >= 1")

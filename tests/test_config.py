@@ -67,6 +67,7 @@ FAULTS = [
     ("optim.micro_batch_tokens=0", r"OptimConfig.micro_batch_tokens must be >= 1 or None"),
     ("optim.grpo.clip_low=1.5", r"TreeGRPOConfig.clip_low must be in \[0, 1\), got 1.5"),
     ("run.dry_run=yes", r"RunConfig.dry_run must be true or false, got 'yes'"),
+    ("task.verify=lines", r"TaskConfig.verify must be one of \('box', 'steps'\), got 'lines'"),
 ]
 
 
@@ -161,6 +162,17 @@ def test_every_config_field_has_a_docstring():
                             and isinstance(nxt.value.value, str)):
                         missing.append(f"{cls.name}.{ast.unparse(node.target)}")
     assert not missing, missing
+
+
+def test_countdown_verify_modes_are_the_tasks_and_reach_the_verifier(quick_reasoner):
+    from dslib import build
+    from dslib.tasks import countdown
+
+    assert config.COUNTDOWN_VERIFY == countdown.VERIFY_MODES  # config sits below tasks
+    for mode in config.COUNTDOWN_VERIFY:
+        cfg = presets.configure("tiny", [f"task.verify={mode}"])
+        task = build.countdown_task(cfg, quick_reasoner)
+        assert task.verifier.verify_text is countdown.verifier(mode)
 
 
 def test_strategy_and_filter_names_have_implementations():
