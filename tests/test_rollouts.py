@@ -227,6 +227,18 @@ def test_adaptive_invariants_on_random_policies(seed, chunk, budget, n_items):
     assert again == groups
 
 
+def test_a_cached_group_stands_in_for_adaptive_with_its_first_round():
+    from dslib.replay import ReplayBuffer
+
+    buf = ReplayBuffer()
+    buf.add("a", [3, CORRECT, EOS], round=0)
+    policy = ScriptedPolicy(script=lambda prefix, j, m: NO)
+    cached = rollouts.CachedRollout(buf, adaptive(chunk=3), TreeGRPOConfig())
+    (g,) = cached([FakeProblem([4], id="a")], policy, fake_verifier)
+    assert [c.counts for c in policy.calls] == [[2]] and policy.calls[0].max_new_tokens == 3
+    assert [s.cached for s in g.samples] == [True, False, False]
+
+
 def test_make_strategy_adaptive_default_budget_is_the_flat_group_cap():
     cfg = RolloutConfig(strategy="adaptive", samples_per_problem=4, max_new_tokens=80)
     strat = rollouts.make_strategy(cfg, TreeGRPOConfig())
