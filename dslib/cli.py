@@ -31,7 +31,7 @@ from pathlib import Path
 
 from dslib import presets, report, tiny
 from dslib.benchmarks import MATH_K, MATH_MAX_NEW_TOKENS, MATH_TEMPERATURE, MATH_TOP_P
-from dslib.config import RoundsConfig, TrainConfig, update
+from dslib.config import MODES, RoundsConfig, TrainConfig, update
 from dslib.rundir import RunDir, RunDirError
 
 
@@ -244,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train with DeepSearch or the flat GRPO baseline")
     _training_options(tr)
-    tr.add_argument("--mode", choices=["deepsearch", "grpo"], default=None,
-                    help="rollout.strategy: tree (deepsearch) or flat (grpo)")
+    tr.add_argument("--mode", choices=list(MODES), default=None,
+                    help="rollout.strategy: tree (deepsearch), flat (grpo) or adaptive "
+                         "(adaptive-grpo)")
     tr.add_argument("--name", default=None, help="run name (default: preset-mode-seed)")
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
     tr.add_argument("--accept-config", action="store_true",
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     flt.set_defaults(func=_filter)
     rnd = sub.add_parser("rounds", help="multi-round training with filtering and a replay buffer")
     filtering(rnd)
-    rnd.add_argument("--mode", choices=["deepsearch", "grpo"], default=None)
+    rnd.add_argument("--mode", choices=list(MODES), default=None)
     rnd.add_argument("--rounds", type=int, default=None, help="default: the preset's (tiny: 3)")
     rnd.add_argument("--steps-per-round", type=int, default=None,
                      help="default: the preset's (tiny: 50)")

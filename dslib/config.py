@@ -9,6 +9,7 @@ variant is the other value.
 |--------------------|-----------------------------------------------------|----------------------|
 | ``SearchConfig``   | the tree search (``search.run``)                    | search, rollouts     |
 | ``TreeGRPOConfig`` | token rewards, advantages, clipped loss             | tree_grpo, learner   |
+| ``AdaptiveConfig`` | rounds and token budget of adaptive flat sampling   | rollouts             |
 | ``TrainConfig``    | one training run: ``task``, ``rollout``, ``optim``, | trainer, presets     |
 |                    | ``eval``, ``run`` sections and the ``filters``      |                      |
 | ``RoundsConfig``   | filter -> train -> register rounds                  | rounds               |
@@ -260,7 +261,7 @@ GRADERS = ("dapo", "check")
 #: countdown verification modes (``dslib.tasks.countdown.VERIFY_MODES``; kept here, below tasks)
 COUNTDOWN_VERIFY = ("box", "steps")
 #: rollout strategy -> the word runs, notebooks and metrics use for it (``--mode``)
-STRATEGIES = {"tree": "deepsearch", "flat": "grpo"}
+STRATEGIES = {"tree": "deepsearch", "flat": "grpo", "adaptive": "adaptive-grpo"}
 #: ``--mode`` -> rollout strategy
 MODES = {mode: strategy for strategy, mode in STRATEGIES.items()}
 FILTERS = ("hygiene", "drop_unsolved")
@@ -323,23 +324,63 @@ class TaskConfig:
 
 
 @dataclass
+class AdaptiveConfig:
+    """The "adaptive" strategy (``dslib.rollouts.AdaptiveRollout``): flat samples drawn in
+    rounds of ``chunk`` per problem until the group holds a correct AND a wrong sample (the
+    outcome advantage is then non-zero) or the problem's token budget is spent.
+
+    For a comparison at equal compute (issue 21) set ``budget_tokens`` to the tree's mean
+    sampled tokens per problem of a DeepSearch run with the same preset:
+    ``python -c "from dslib import report; print(report.sampled_tokens_per_problem('RUN_DIR'))"``
+    (the mean over its training steps of ``sampled_tokens`` / problems, cached problems left
+    out), then ``--set rollout.strategy=adaptive rollout.adaptive.budget_tokens=N``.
+    """
+
+    chunk: int = 4
+    """samples per problem per round; every problem still open is sampled in the same policy
+    call of a round. The first round is a flat group of ``chunk``; it is also the group size a
+    cached (replay-buffer) group gets in its place"""
+    budget_tokens: int | None = None
+    """a problem gets no new round once its samples hold this many tokens (checked between
+    rounds, so the last round may overshoot by up to ``chunk`` x ``rollout.max_new_tokens``);
+    None = ``rollout.samples_per_problem`` x ``rollout.max_new_tokens``, the most a flat group
+    of the same n can sample"""
+    max_samples: int = 64
+    """the most samples one problem gets (the last round is cut to fit), so a policy that
+    returns empty samples cannot loop forever; the issue's largest flat n"""
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        _require(self, "chunk", self.chunk >= 1, ">= 1")
+        _require(self, "budget_tokens", self.budget_tokens is None or self.budget_tokens >= 1,
+                 ">= 1 or None (= rollout.samples_per_problem x rollout.max_new_tokens)")
+        _require(self, "max_samples", self.max_samples >= self.chunk,
+                 f">= chunk ({self.chunk}): raise max_samples or lower chunk")
+
+
+@dataclass
 class RolloutConfig:
     """How a group of samples is made for each problem drawn (``dslib.rollouts``)."""
 
     strategy: str = "tree"
     """"tree": DeepSearch, one search tree per problem and Tree-GRPO rewards (``--mode
     deepsearch``); "flat": ``samples_per_problem`` independent samples with the outcome on
-    every token, the GRPO/DAPO baseline (``--mode grpo``). Problems in the replay buffer get
-    cached groups whatever the strategy"""
+    every token, the GRPO/DAPO baseline (``--mode grpo``); "adaptive": flat samples in rounds
+    until the group has both outcomes or its token budget is spent, section ``adaptive``
+    (``--mode adaptive-grpo``). Problems in the replay buffer get cached groups whatever the
+    strategy"""
     samples_per_problem: int = 4
     """flat: samples per problem (n); the tree's group size is ``search.n_trajectories``"""
     max_new_tokens: int = 64
-    """length cap of flat samples, of evaluation samples and of the filter's samples"""
+    """length cap of flat and adaptive samples, of evaluation samples and of the filter's
+    samples"""
     temperature: float = 1.0
-    """sampling temperature of flat samples, evaluations and filters (0 = greedy); the
-    search's own is ``search.temperature``"""
+    """sampling temperature of flat and adaptive samples, evaluations and filters (0 =
+    greedy); the search's own is ``search.temperature``"""
     search: SearchConfig = field(default_factory=SearchConfig)
     """the tree search of the "tree" strategy"""
+    adaptive: AdaptiveConfig = field(default_factory=AdaptiveConfig)
+    """the rounds and budget of the "adaptive" strategy"""
     replay_buffer: str | None = None
     """a replay-buffer file (:mod:`dslib.replay`): its problems skip the strategy and get
     groups of cached solutions + direct samples (docs/paper-notes.md#hybrid-groups); None = no
@@ -493,7 +534,7 @@ class TrainConfig:
     """Everything one training run needs, in sections; presets in :mod:`dslib.presets`.
 
     ``--set SECTION.FIELD=VALUE`` (e.g. ``optim.lr=1e-4``, ``rollout.search.width=8``) changes
-    a field; ``--mode deepsearch|grpo`` is ``rollout.strategy=tree|flat``.
+    a field; ``--mode deepsearch|grpo|adaptive-grpo`` is ``rollout.strategy=tree|flat|adaptive``.
     """
 
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -521,7 +562,8 @@ class TrainConfig:
 
     @property
     def mode(self) -> str:
-        """"deepsearch" or "grpo": the word for the rollout strategy in run names and metrics."""
+        """"deepsearch", "grpo" or "adaptive-grpo": the word for the rollout strategy in run names
+        and metrics."""
         return STRATEGIES[self.rollout.strategy]
 
     def to_dict(self) -> dict[str, Any]:

@@ -105,11 +105,13 @@ def dry_run(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` shrunk to run its code path in seconds on a CPU (``run.dry_run=True``).
 
     A random tiny Qwen2 stands in for the model (``build.dry_run_model``); batch, tree and token
-    sizes shrink; data files that do not exist here are replaced by built-in sample problems.
+    sizes shrink (adaptive: rounds of at most 2, at most 4 samples, the default budget); data
+    files that do not exist here are replaced by built-in sample problems.
     Everything else (task, grader, loss, schedule, switches) stays the preset's.
     """
     data = cfg.task.data if cfg.task.data and all(Path(d).exists() for d in cfg.task.data) else ()
     grpo = cfg.optim.grpo
+    chunk = min(cfg.rollout.adaptive.chunk, 2)
     return update(cfg, {
         "run.dry_run": True, "task.data": data, "run.device": "cpu", "optim.dtype": "float32",
         "optim.compute_dtype": "float32", "run.steps": min(cfg.run.steps, 2),
@@ -121,6 +123,9 @@ def dry_run(cfg: TrainConfig) -> TrainConfig:
         "eval.problems": 2, "eval.samples": 1,
         "rollout.search": dataclasses.replace(cfg.rollout.search, step_tokens=8, max_depth=3,
                                               width=2, n_trajectories=2),
+        "rollout.adaptive": dataclasses.replace(
+            cfg.rollout.adaptive, chunk=chunk, budget_tokens=None,
+            max_samples=max(chunk, min(cfg.rollout.adaptive.max_samples, 4))),
         "optim.grpo": dataclasses.replace(
             grpo, max_response_tokens=24,
             overlong_buffer=6 if grpo.overlong_buffer else grpo.overlong_buffer),
@@ -141,10 +146,10 @@ def configure(name: str, assignments: Sequence[str] = (), mode: str | None = Non
               tiny_build: Sequence[str] = ()) -> TrainConfig:
     """The preset ``name`` with ``--mode``, every ``--set`` and ``--tiny`` applied, checked.
 
-    ``mode`` ("deepsearch" or "grpo") is ``rollout.strategy``; ``tiny_build`` adds to
-    ``task.tiny_build``. A dry run (``run.dry_run=true``) is shrunk by :func:`dry_run`. The
-    countdown levels and splits are checked against the tiny build now (:func:`check`), not
-    after the model has loaded.
+    ``mode`` ("deepsearch", "grpo" or "adaptive-grpo") is ``rollout.strategy``;
+    ``tiny_build`` adds to ``task.tiny_build``. A dry run (``run.dry_run=true``) is shrunk by
+    :func:`dry_run`. The countdown levels and splits are checked against the tiny build now
+    (:func:`check`), not after the model has loaded.
     """
     cfg = preset(name)
     if mode is not None:

@@ -9,6 +9,8 @@ What ``dslib compare`` prints, and what ``reproduce/`` scripts and notebook 06 u
 | ``mean_std``      | numbers                                 | ``"0.200 ± 0.021"``             |
 | ``group_by_config``| run directories                        | runs that differ only in seed   |
 | ``seed_table``    | group -> the histories of its seeds     | mean ± std of before / after    |
+| ``sampled_tokens_per_problem`` | a run directory            | mean sampled tokens per problem |
+|                   |                                         | (the adaptive strategy's budget)|
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dslib.rundir import METRICS, read_jsonl
+from dslib.config import TrainConfig
+from dslib.rundir import CONFIG, METRICS, read_jsonl
 from dslib.viz import before_after
 
 
@@ -110,3 +113,24 @@ def seed_table(groups: dict[str, Sequence[Sequence[dict[str, Any]]]]) -> str:
 
 def _signed(text: str) -> str:
     return text if text.startswith(("-", "+")) else "+" + text
+
+
+def sampled_tokens_per_problem(run_dir: str | Path) -> float:
+    """Mean sampled tokens per problem the strategy made a group for, over a run's training
+    steps: sum(``sampled_tokens`` - ``cache_sampled_tokens``) / sum(``run.problems_per_step``
+    - ``cache_cached_problems``) (replay-buffer hits left out; the groups of all ranks are in
+    each row). Of a DeepSearch run it is the tree's mean, the equal-compute value of
+    ``rollout.adaptive.budget_tokens`` (:class:`dslib.config.AdaptiveConfig`)."""
+    cfg_file = Path(run_dir) / CONFIG
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{run_dir}: no config.json (not a run directory?)")
+    per_step = TrainConfig.from_dict(json.loads(cfg_file.read_text())).run.problems_per_step
+    tokens = problems = 0.0
+    for row in read_history(run_dir):
+        if row.get("kind") == "train":
+            tokens += row["sampled_tokens"] - row.get("cache_sampled_tokens", 0)
+            problems += per_step - row.get("cache_cached_problems", 0)
+    if problems <= 0:
+        raise ValueError(f"{run_dir}: no training step sampled a problem (every one cached, or "
+                         "no step logged yet); train it first")
+    return tokens / problems

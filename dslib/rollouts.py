@@ -11,6 +11,9 @@ sample holds per-token advantages, so the learner never needs to know where it c
 |                     | docs/paper-notes.md#search)                   |                            |
 | ``flat``            | n independent samples, one batched call       | outcome on every token:    |
 |                     | (the GRPO/DAPO baseline)                      | DAPO's loss (v4 Eq. 15)    |
+| ``adaptive``        | flat samples in rounds of ``chunk`` (one call | as ``flat``, over every    |
+|                     | per round for all open problems) until a      | sample drawn               |
+|                     | correct and a wrong one, or the token budget  |                            |
 | ``cached``          | a replay-buffer hit: k = min(#cached, n)      | outcome on every token,    |
 |                     | verified solutions + n - k direct samples     | cached ones re-verified    |
 |                     | (v4 Eq. 11-12, docs/paper-notes.md#hybrid-groups) |                        |
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dslib import search, tree_grpo
-from dslib.config import RolloutConfig, SearchConfig, TreeGRPOConfig
+from dslib.config import AdaptiveConfig, RolloutConfig, SearchConfig, TreeGRPOConfig
 from dslib.policy.base import Policy, Segment
 from dslib.replay import ReplayBuffer
 from dslib.verify import Verdict
@@ -241,6 +244,107 @@ class FlatRollout:
 
 
 @dataclass
+class AdaptiveRollout:
+    """Adaptive flat GRPO: sample each problem in rounds until its group carries a signal.
+
+    An outcome group whose samples are all correct or all wrong has zero advantage everywhere
+    (docs/paper-notes.md#advantage); flat GRPO spends its n samples whether or not that
+    happens. Here every problem starts with ``chunk`` samples and gets ``chunk`` more per
+    round while it is OPEN; a problem closes when its samples hold at least one correct AND
+    one wrong answer, or their tokens reach ``budget_tokens`` (checked between rounds: the
+    last round may overshoot), or it has ``max_samples`` (the last round is cut to fit).
+    Issue 21 compares it with the tree at equal sampled tokens: ``budget_tokens`` = the tree's
+    mean per problem (:class:`dslib.config.AdaptiveConfig`).
+
+    | per round                   | what happens                                             |
+    |-----------------------------|----------------------------------------------------------|
+    | policy calls                | ONE ``policy.sample`` over the open problems' prompts,    |
+    |                             | ``min(chunk, max_samples - drawn)`` samples each          |
+    | group to the learner        | every sample drawn, advantages by :func:`outcome_group`   |
+    |                             | (the same code path as ``flat``)                          |
+    | ``sampled_tokens``          | all sampled tokens of the problem's rounds                |
+    | ``forward_tokens``          | the prompt once per round (shared prefill) + sampled      |
+    | ``forward_tokens_no_reuse`` | the prompt once per sample + sampled                      |
+
+    Group stats (``cost_metrics`` averages them over the step's groups): ``adaptive_rounds``
+    (rounds the problem was sampled in), ``adaptive_samples`` (its group size) and
+    ``adaptive_budget_hit`` (1.0 when it closed without both outcomes: the budget or the
+    sample cap stopped it; the step mean is the share). The seed is not used: the randomness is
+    the policy's, as for ``flat``.
+    """
+
+    chunk: int
+    """samples per open problem per round"""
+    budget_tokens: int
+    """a problem with this many sampled tokens gets no new round"""
+    max_samples: int
+    """the most samples one problem gets"""
+    max_new_tokens: int
+    temperature: float
+    grpo: TreeGRPOConfig
+    incomplete_score: float = -1.0
+    """score of a sample that hit the length cap without an answer (as the search's)"""
+    name: str = "adaptive"
+
+    def __post_init__(self) -> None:
+        AdaptiveConfig(chunk=self.chunk, budget_tokens=self.budget_tokens,
+                       max_samples=self.max_samples)  # the same checks, the same messages
+
+    @property
+    def group_size(self) -> int:
+        """The first round's group: what a cached group standing in for it holds."""
+        return self.chunk
+
+    def __call__(self, items: Sequence[Any], policy: Policy, verifier: Verifier,
+                 seed: int = 0) -> list[Group]:
+        items = list(items)
+        segs: list[list[Segment]] = [[] for _ in items]
+        oks: list[list[bool]] = [[] for _ in items]
+        # verdicts by response, so outcome_group does not grade a sample a second time
+        verdicts: list[dict[tuple[int, ...], Verdict]] = [{} for _ in items]
+        tokens = [0] * len(items)
+        rounds = [0] * len(items)
+
+        def both(i: int) -> bool:
+            return any(oks[i]) and not all(oks[i])
+
+        def is_open(i: int) -> bool:
+            return (not both(i) and tokens[i] < self.budget_tokens
+                    and len(segs[i]) < self.max_samples)
+
+        while True:
+            live = [i for i in range(len(items)) if is_open(i)]
+            if not live:
+                break
+            counts = [min(self.chunk, self.max_samples - len(segs[i])) for i in live]
+            outs = policy.sample([items[i].prompt_ids for i in live], n=counts,
+                                 max_new_tokens=self.max_new_tokens,
+                                 temperature=self.temperature)
+            for i, new in zip(live, outs, strict=True):
+                for s in new:
+                    key = tuple(int(t) for t in s.token_ids)
+                    if key not in verdicts[i]:
+                        verdicts[i][key] = verifier(items[i], list(key))
+                    oks[i].append(bool(verdicts[i][key].correct))
+                segs[i] += new
+                tokens[i] += sum(len(s.token_ids) for s in new)
+                rounds[i] += 1
+        groups = []
+        for i, item in enumerate(items):
+            members = [(list(s.token_ids), list(s.logprobs), bool(s.finished)) for s in segs[i]]
+            graded = verdicts[i]
+            samples = outcome_group(item, members, lambda _, ids, v=graded: v[tuple(ids)],
+                                    self.grpo, self.incomplete_score)
+            prompt, n = len(item.prompt_ids), len(members)
+            groups.append(Group(
+                str(item.id), samples, self.name, tokens[i], rounds[i] * prompt + tokens[i],
+                n * prompt + tokens[i],
+                {"adaptive_rounds": rounds[i], "adaptive_samples": n,
+                 "adaptive_budget_hit": float(not both(i))}))
+        return groups
+
+
+@dataclass
 class CachedRollout:
     """Replay-buffer hits (docs/paper-notes.md#hybrid-groups): the groups of the buffered problems
     among ``items``.
@@ -293,6 +397,12 @@ def make_strategy(cfg: RolloutConfig, grpo: TreeGRPOConfig) -> Any:
     if cfg.strategy == "flat":
         return FlatRollout(cfg.samples_per_problem, cfg.max_new_tokens, cfg.temperature, grpo,
                            cfg.search.incomplete_score)
+    if cfg.strategy == "adaptive":
+        ad = cfg.adaptive
+        budget = (ad.budget_tokens if ad.budget_tokens is not None
+                  else cfg.samples_per_problem * cfg.max_new_tokens)
+        return AdaptiveRollout(ad.chunk, budget, ad.max_samples, cfg.max_new_tokens,
+                               cfg.temperature, grpo, cfg.search.incomplete_score)
     raise ValueError(f"no rollout strategy named {cfg.strategy!r}")
 
 

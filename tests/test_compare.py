@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dslib.cli import main
-from dslib.report import group_by_config, mean_std, seed_table
+from dslib.report import group_by_config, mean_std, sampled_tokens_per_problem, seed_table
 
 
 def _run(root: Path, name: str, cfg: dict, evals: list[dict]) -> Path:
@@ -77,3 +77,24 @@ def test_compare_cli_with_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["compare", str(runs[1]), str(same_name)]) == 0
     out = capsys.readouterr().out
     assert f"| {runs[1]} | L4 |" in out and f"| {same_name} | L4 |" in out
+
+
+def test_sampled_tokens_per_problem_leaves_cached_problems_out(tmp_path: Path) -> None:
+    """4 problems a step: 400 tokens / 4; then 1 cached (its 20 direct tokens out): 300 / 3;
+    a step with every problem cached counts nothing. (400 + 300) / (4 + 3) = 100."""
+    d = tmp_path / "tree"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"run": {"problems_per_step": 4}}))
+    rows = [{"kind": "train", "sampled_tokens": 400},
+            {"kind": "eval", "sampled_tokens": 10**6},
+            {"kind": "train", "sampled_tokens": 320, "cache_sampled_tokens": 20,
+             "cache_cached_problems": 1},
+            {"kind": "train", "sampled_tokens": 30, "cache_sampled_tokens": 30,
+             "cache_cached_problems": 4}]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert sampled_tokens_per_problem(d) == pytest.approx(100.0)
+    (d / "metrics.jsonl").write_text(json.dumps(rows[-1]) + "\n")
+    with pytest.raises(ValueError, match="no training step sampled a problem"):
+        sampled_tokens_per_problem(d)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        sampled_tokens_per_problem(tmp_path)

@@ -68,6 +68,10 @@ FAULTS = [
     ("optim.grpo.clip_low=1.5", r"TreeGRPOConfig.clip_low must be in \[0, 1\), got 1.5"),
     ("run.dry_run=yes", r"RunConfig.dry_run must be true or false, got 'yes'"),
     ("task.verify=lines", r"TaskConfig.verify must be one of \('box', 'steps'\), got 'lines'"),
+    ("rollout.adaptive.chunk=0", r"AdaptiveConfig.chunk must be >= 1, got 0"),
+    ("rollout.adaptive.max_samples=2", r"AdaptiveConfig.max_samples must be >= chunk \(4\): "
+                                       r"raise max_samples or lower chunk, got 2"),
+    ("rollout.adaptive.budget_tokens=0", r"AdaptiveConfig.budget_tokens must be >= 1 or None"),
 ]
 
 
@@ -100,6 +104,27 @@ def test_mode_is_the_rollout_strategy():
     assert presets.configure("tiny", mode="deepsearch").mode == "deepsearch"
     with pytest.raises(ValueError, match="--mode 'ppo'"):
         presets.configure("tiny", mode="ppo")
+
+
+def test_adaptive_strategy_parses_from_set_and_mode():
+    cfg = presets.configure("tiny", ["rollout.strategy=adaptive", "rollout.adaptive.chunk=2",
+                                     "rollout.adaptive.budget_tokens=390"])
+    assert (cfg.rollout.strategy, cfg.mode) == ("adaptive", "adaptive-grpo")
+    assert (cfg.rollout.adaptive.chunk, cfg.rollout.adaptive.budget_tokens) == (2, 390)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert presets.configure("tiny", mode="adaptive-grpo").rollout.strategy == "adaptive"
+    args = cli.build_parser().parse_args(["train", "--mode", "adaptive-grpo",
+                                          "--set", "rollout.adaptive.max_samples=16"])
+    assert (args.mode, args.set) == ("adaptive-grpo", ["rollout.adaptive.max_samples=16"])
+    # a config.json written before the section existed still loads, with its defaults
+    old = presets.preset("tiny").to_dict()
+    del old["rollout"]["adaptive"]
+    assert TrainConfig.from_dict(old).rollout.adaptive == config.AdaptiveConfig()
+    # the dry run shrinks the rounds too
+    dry = presets.configure("paper-1.5b", ["run.dry_run=true", "rollout.strategy=adaptive",
+                                           "rollout.adaptive.budget_tokens=100000"])
+    assert (dry.rollout.adaptive.chunk, dry.rollout.adaptive.max_samples,
+            dry.rollout.adaptive.budget_tokens) == (2, 4, None)
 
 
 def test_tiny_build_changes_the_tiny_reasoner(quick_reasoner, monkeypatch):

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from fakes import CORRECT, EOS, WRONG, FakeProblem, ScriptedPolicy, fake_verifier, seg
+from fakes import (
+    CORRECT,
+    EOS,
+    FILLER,
+    WRONG,
+    FakeProblem,
+    ScriptedPolicy,
+    fake_verifier,
+    seg,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dslib import rollouts
-from dslib.config import RolloutConfig, SearchConfig, TreeGRPOConfig
-from dslib.rollouts import FlatRollout, Group, Sample, TreeRollout
+from dslib.config import RolloutConfig, SearchConfig, TreeGRPOConfig, update
+from dslib.rollouts import AdaptiveRollout, FlatRollout, Group, Sample, TreeRollout
 
 
 def sample(correct: bool, length: int = 2, cached: bool = False, lp: float = -0.5) -> Sample:
@@ -89,6 +98,154 @@ def test_make_strategy_and_drop_unsolved():
     assert (flat.name, flat.group_size, flat.max_new_tokens) == ("flat", 5, 7)
     groups = [Group("a", [sample(False)], "flat"), Group("b", [sample(True)], "flat")]
     assert [g.problem_id for g in rollouts.drop_unsolved(groups)] == ["b"]
+
+
+# ----------------------------------------------------------------------------- adaptive
+
+OK, NO = seg([3, CORRECT, EOS]), seg([3, WRONG, EOS])  # 3 tokens each
+
+
+def rounds_policy(table):
+    """A policy whose sample j of prompt p in round r (1-based: the call count) is
+    ``table[p[0]][r - 1][j]``."""
+    policy = ScriptedPolicy()
+    policy.script = lambda prefix, j, m: table[prefix[0]][len(policy.calls) - 1][j]
+    return policy
+
+
+def adaptive(chunk=2, budget=100, max_samples=64, **kw):
+    return AdaptiveRollout(chunk, budget, max_samples, max_new_tokens=3, temperature=0.7,
+                           grpo=TreeGRPOConfig(), **kw)
+
+
+def test_adaptive_stops_a_problem_once_it_has_both_outcomes():
+    items = [FakeProblem([4, 5, 6], id="x"), FakeProblem([7], id="y")]
+    # x: both outcomes in round 1; y: all wrong, then a correct one in round 2
+    policy = rounds_policy({4: [[OK, NO]], 7: [[NO, NO], [NO, OK]]})
+    groups = adaptive()(items, policy, fake_verifier, seed=0)
+    # one call per round, every open problem in it, in item order
+    assert [(c.prefixes, c.counts) for c in policy.calls] == [([[4, 5, 6], [7]], [2, 2]),
+                                                                ([[7]], [2])]
+    assert all((c.max_new_tokens, c.temperature) == (3, 0.7) for c in policy.calls)
+    x, y = groups
+    assert (x.problem_id, y.problem_id) == ("x", "y")
+    assert [s.correct for s in y.samples] == [False, False, False, True]
+    assert x.stats == {"adaptive_rounds": 1, "adaptive_samples": 2, "adaptive_budget_hit": 0.0}
+    assert y.stats == {"adaptive_rounds": 2, "adaptive_samples": 4, "adaptive_budget_hit": 0.0}
+    # outcome advantages over all 4 samples: mean -0.5, so r - mu = -0.5 / +1.5 on every token
+    assert [s.advantages for s in y.samples] == [[-0.5] * 3] * 3 + [[1.5] * 3]
+    # the same numbers flat GRPO gives the same samples (one code path: outcome_group)
+    same = FlatRollout(4, 3, 0.7, TreeGRPOConfig())(
+        [items[1]], ScriptedPolicy(script=lambda p, j, m: [NO, NO, NO, OK][j]), fake_verifier, 0)
+    assert same[0].samples == y.samples
+    # tokens: x 2 x 3 sampled, prompt 3 prefilled once; y 4 x 3 sampled, prompt 1 in 2 rounds
+    assert (x.sampled_tokens, x.forward_tokens, x.forward_tokens_no_reuse) == (6, 3 + 6, 6 + 6)
+    assert (y.sampled_tokens, y.forward_tokens, y.forward_tokens_no_reuse) == (12, 2 + 12,
+                                                                               4 + 12)
+
+
+def test_adaptive_keeps_sampling_an_all_correct_group():
+    policy = rounds_policy({4: [[OK, OK], [OK, OK], [NO, OK]]})
+    (g,) = adaptive()([FakeProblem([4])], policy, fake_verifier, seed=0)
+    assert len(policy.calls) == 3 and g.stats["adaptive_samples"] == 6
+    assert [s.score for s in g.samples] == [1.0] * 4 + [-1.0, 1.0]
+
+
+def test_adaptive_stops_at_the_token_budget():
+    """budget 10, rounds of 2 x 3 tokens: 6 < 10 sample again, 12 >= 10 stop (overshoot)."""
+    short = seg([FILLER], finished=False)  # hit the cap with no answer: wrong, score -0.5
+    items = [FakeProblem([4], id="a"), FakeProblem([5], id="b")]
+    policy = rounds_policy({4: [[NO, NO]] * 9, 5: [[short, short]] * 9})
+    groups = adaptive(budget=10, incomplete_score=-0.5)(items, policy, fake_verifier, seed=0)
+    a, b = groups
+    assert (a.sampled_tokens, a.stats["adaptive_rounds"], a.stats["adaptive_budget_hit"]) == (
+        12, 2, 1.0)
+    # b: 1 token per sample, 2 per round: 5 rounds reach 10
+    assert (b.sampled_tokens, b.stats["adaptive_rounds"], b.stats["adaptive_samples"]) == (
+        10, 5, 10)
+    assert [c.counts for c in policy.calls] == [[2, 2], [2, 2], [2], [2], [2]]
+    assert all(s.score == -0.5 and s.advantages == [0.0] for s in b.samples)  # no signal
+    assert rollouts.cost_metrics(groups, with_cache=False)["adaptive_budget_hit"] == 1.0
+
+
+def test_adaptive_cuts_the_last_round_to_max_samples():
+    policy = rounds_policy({4: [[NO] * 3] * 9})
+    (g,) = adaptive(chunk=3, max_samples=5)([FakeProblem([4])], policy, fake_verifier, seed=0)
+    assert [c.counts for c in policy.calls] == [[3], [2]]
+    assert (g.stats["adaptive_samples"], g.stats["adaptive_budget_hit"]) == (5, 1.0)
+
+
+def test_adaptive_grades_each_response_once():
+    graded = []
+
+    def verifier(item, ids):
+        graded.append(tuple(ids))
+        return fake_verifier(item, ids)
+
+    policy = rounds_policy({4: [[NO, NO], [OK, NO]]})
+    (g,) = adaptive()([FakeProblem([4])], policy, verifier, seed=0)
+    assert len(g.samples) == 4 and sorted(graded) == sorted({tuple(NO.token_ids),
+                                                             tuple(OK.token_ids)})
+
+
+def test_adaptive_rejects_bad_sizes_and_has_no_problems_to_sample():
+    with pytest.raises(ValueError, match=r"max_samples must be >= chunk \(4\)"):
+        adaptive(chunk=4, max_samples=3)
+    with pytest.raises(ValueError, match="budget_tokens must be >= 1"):
+        adaptive(budget=0)
+    policy = ScriptedPolicy()
+    assert adaptive()([], policy, fake_verifier, seed=0) == [] and policy.calls == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), chunk=st.integers(1, 4), budget=st.integers(1, 60),
+       n_items=st.integers(1, 5))
+def test_adaptive_invariants_on_random_policies(seed, chunk, budget, n_items):
+    """One call per round over exactly the open problems; token counts exact; a problem stops
+    only with both outcomes or a spent budget; the same seed gives the same groups."""
+    items = [FakeProblem([10 + i, 11], id=f"p{i}") for i in range(n_items)]
+    strat = adaptive(chunk=chunk, budget=budget)
+    policy = ScriptedPolicy(seed=seed, p_eos=0.3, p_correct=0.4)
+    groups = strat(items, policy, fake_verifier, seed=0)
+    rounds = [int(g.stats["adaptive_rounds"]) for g in groups]
+    assert len(policy.calls) == max(rounds)
+    for r, call in enumerate(policy.calls):
+        assert call.prefixes == [it.prompt_ids for it, k in zip(items, rounds) if k > r]
+        assert set(call.counts) == {chunk}
+    for g in groups:
+        toks = sum(len(s.response_ids) for s in g.samples)
+        oks = [s.correct for s in g.samples]
+        both = any(oks) and not all(oks)
+        assert g.sampled_tokens == toks and len(oks) == g.stats["adaptive_rounds"] * chunk
+        assert g.stats["adaptive_budget_hit"] == float(not both)
+        assert both or toks >= budget
+        assert toks - sum(len(s.response_ids) for s in g.samples[-chunk:]) < budget  # no extra
+        # before the last round the group had no signal
+        first = oks[:-chunk]
+        assert not (any(first) and not all(first))
+    again = strat(items, ScriptedPolicy(seed=seed, p_eos=0.3, p_correct=0.4), fake_verifier, 0)
+    assert again == groups
+
+
+def test_a_cached_group_stands_in_for_adaptive_with_its_first_round():
+    from dslib.replay import ReplayBuffer
+
+    buf = ReplayBuffer()
+    buf.add("a", [3, CORRECT, EOS], round=0)
+    policy = ScriptedPolicy(script=lambda prefix, j, m: NO)
+    cached = rollouts.CachedRollout(buf, adaptive(chunk=3), TreeGRPOConfig())
+    (g,) = cached([FakeProblem([4], id="a")], policy, fake_verifier)
+    assert [c.counts for c in policy.calls] == [[2]] and policy.calls[0].max_new_tokens == 3
+    assert [s.cached for s in g.samples] == [True, False, False]
+
+
+def test_make_strategy_adaptive_default_budget_is_the_flat_group_cap():
+    cfg = RolloutConfig(strategy="adaptive", samples_per_problem=4, max_new_tokens=80)
+    strat = rollouts.make_strategy(cfg, TreeGRPOConfig())
+    assert (strat.name, strat.budget_tokens, strat.chunk, strat.group_size) == (
+        "adaptive", 320, 4, 4)
+    cfg = update(cfg, {"adaptive.budget_tokens": 390, "adaptive.chunk": 2})
+    assert rollouts.make_strategy(cfg, TreeGRPOConfig()).budget_tokens == 390
 
 
 @settings(max_examples=50, deadline=None)
