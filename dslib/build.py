@@ -31,6 +31,7 @@ from dslib.filtering import subset_from_file
 from dslib.policy.base import Policy
 from dslib.policy.hf import load_causal_lm
 from dslib.policy.make import make_policy, model_fingerprint
+from dslib.tasks import countdown
 from dslib.tasks import math as math_task
 from dslib.tasks.base import TokenVerifier
 from dslib.verify import Verdict
@@ -103,8 +104,9 @@ def countdown_task(cfg: TrainConfig, reasoner: tiny.TinyReasoner) -> Task:
         train = subset_from_file(train, cfg.task.train_subset)
     evals = {f"L{lv}": reasoner.prompted(lv, cfg.eval.split, cfg.eval.problems)
              for lv in cfg.eval.levels}
-    return Task(train, evals, reasoner.verifier(cfg.task.verify), reasoner.load_tokenizer(),
-                reasoner.path)
+    tokenizer = reasoner.load_tokenizer()
+    verifier = TokenVerifier(tokenizer, countdown.verifier(cfg.task.verify))  # box | steps
+    return Task(train, evals, verifier, tokenizer, reasoner.path)
 
 
 def check_levels(cfg: TrainConfig, build: tiny.TinyConfig) -> None:

@@ -214,11 +214,9 @@ class TinyReasoner:
         """The reference solution of ``problem`` in the style this build was trained on."""
         return countdown.solution_text(problem, self.config.solution_style)
 
-    def verifier(self, mode: str = "box") -> TokenVerifier:
-        """The countdown verifier on token ids (what ``search.run`` and ``evaluate`` take):
-        ``mode`` "box" checks the boxed answer, "steps" every step line too
-        (:func:`countdown.verifier`)."""
-        return TokenVerifier(self.load_tokenizer(), countdown.verifier(mode))
+    def verifier(self) -> TokenVerifier:
+        """The countdown verifier on token ids (what ``search.run`` and ``evaluate`` take)."""
+        return TokenVerifier(self.load_tokenizer(), countdown.verify)
 
     def problems(self, level: int, split: str, count: int | None = None) -> list[Any]:
         """Problems of one level from one split ("sft", "rl" or "test"), deterministic."""
