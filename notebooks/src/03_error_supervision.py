@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 03 · Learning from mistakes: which answer is backed up, and the sign rule
 #
+# **Goal.** By the end you can say which terminal of an expansion DeepSearch backs up, compute by
+# hand the q-values the constrained sign rule leaves on its path, and check on real trees that
+# no node of a correct trajectory ends below 0.
+#
 # Each expansion can produce several terminal nodes at once (complete answers), most of them
 # wrong on a hard problem. DeepSearch backs up **one** of them per expansion and records it as a
 # training trajectory. Which one, and how its ±1 changes the q-values of the nodes above it,
@@ -60,19 +64,21 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 # \qquad \bar H(t) = \frac{1}{|t|}\sum_i H\big(\pi_\theta(\cdot \mid o_i)\big)$$
 #
 # the lowest average entropy along its root-to-leaf trajectory t(s). The intuition: a confident
-# mistake is the most useful one to push down.
+# mistake is the most useful one to push down. Keep that sentence in mind: notebook 04
+# (section 4) shows that, in a tree without a correct answer, the released Tree-GRPO advantage
+# never pushes it down (A = 0 on its tokens, A > 0 on its prefix).
 #
-# What the released code does, and the kit by default (paper notes:
-# [which terminal](../docs/paper-notes.md#which-terminal),
-# [entropy](../docs/paper-notes.md#entropy);
-# paper vs code items [2](../docs/paper-notes.md#pvc-backup-count) and
-# [3](../docs/paper-notes.md#pvc-entropy)):
-#
-# | | paper | code (kit default) |
-# |---|---|---|
-# | entropy H̄ | mean Shannon entropy per step | mean −log p of the *sampled* tokens |
-# | correct answers | all of them are used | only **one**, the lowest-entropy one |
-# | which negative | most confident | most confident |
+# > **Paper vs code.** What the released code does, and the kit by default (paper notes:
+# > [which terminal](../docs/paper-notes.md#which-terminal),
+# > [entropy](../docs/paper-notes.md#entropy);
+# > paper vs code items [2](../docs/paper-notes.md#pvc-backup-count) and
+# > [3](../docs/paper-notes.md#pvc-entropy)):
+# >
+# > | | paper | code (kit default) |
+# > |---|---|---|
+# > | entropy H̄ | mean Shannon entropy per step | mean −log p of the *sampled* tokens |
+# > | correct answers | all of them are used | only **one**, the lowest-entropy one |
+# > | which negative | most confident | most confident |
 #
 # The switches: `entropy="sampled_nll"` / `"shannon"`, `backup_terminals="one"` /
 # `"all_correct"`, and `negative_choice="most_confident"` / `"random"` / `"least_confident"`
@@ -381,6 +387,51 @@ plt.show()
 # to a correct answer. The real searches confirm the invariant: no node on a correct trajectory
 # ends below 0.
 #
-# **Exercise.** Switch the depth weight to the paper's version by passing `gamma="paper"` to
-# `run()` in section 3 (γ = i/l instead of the code's (k+1)/(L+1)). Which nodes of a path get
-# less credit, and how does the histogram of q on correct trajectories change?
+# ## Exercises
+#
+# **1. Predict, then run.** Back up the confident mistake of section 1 yourself:
+# `backup.backup(wrong[1], -1.0)`. Before running, predict the value of the root, s1, p and w2
+# afterwards (the code's γ; all four start at 0). Then print
+# `[n.value for n in wrong[1].path()]`.
+#
+# <details><summary>Solution</summary>
+#
+# w2 is at depth l = 3; the code's weight is γ(k) = max((k + 1)/(l + 1), 0.1): 1/4, 2/4, 3/4, 1
+# for the root, s1, p, w2. All values are 0, so the signs "agree" (q·r = 0) and each node gets
+# q + γ·(−1): **root −0.25, s1 −0.5, p −0.75, w2 −1.0**. The deeper a node, the more of the
+# blame it takes.
+#
+# </details>
+#
+# **2. Pencil.** A path root → a → b, with two wrong answers and then one correct answer, all
+# three children of b (depth 3), backed up in that order. With the code's γ, compute q(a) and
+# q(b) after each backup under the constrained rule and under the vanilla rule. Check with
+# `backup.backup(leaf, score, rule=...)` on a small tree like `correct_then_wrong`'s.
+#
+# <details><summary>Solution</summary>
+#
+# γ(a) = 2/4 = 0.5, γ(b) = 3/4 = 0.75. First failure: a = −0.5, b = −0.75 (both rules: q = 0).
+# Second failure, signs agree: a = −1.0, b = −1.5 (both rules). The correct answer:
+#
+# - constrained, case 2 (negative node, r > 0): overwrite with γ·1, **a = 0.5, b = 0.75**;
+# - vanilla: max(q + γ, 0) = max(−1.0 + 0.5, 0) = **0** for a and max(−1.5 + 0.75, 0) = **0**
+#   for b.
+#
+# The constrained rule forgets the two failures in q (only N remembers them); the vanilla rule
+# leaves the nodes that led to the only correct answer at 0.
+#
+# </details>
+#
+# **3. Change the code.** In `correct_then_wrong` (section 2), pass the paper's depth weight
+# to both backups: `backup.backup(first, first.score, rule=rule, mode="paper")` (and the same for
+# `second`). Which values of the left panel (constrained, c then w) change, and to what?
+#
+# <details><summary>Solution</summary>
+#
+# The paper's weight is γ(i) = max(i/l, 0.1) with l = 3: root max(0, 0.1) = 0.1, a 1/3, b 2/3,
+# and 1 for the leaf; the code's is (k + 1)/(l + 1): 0.25, 0.5, 0.75, 1. After c the path holds
+# **root 0.1, a 0.333, b 0.667** (instead of 0.25, 0.5, 0.75), and w's −1 changes none of
+# them (they are positive: case 3), so the "after w" bars are the same as "after c". The two
+# answers keep +1 and −1. The paper's weight gives the first steps less credit.
+#
+# </details>
