@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 02 · Jumping anywhere: the global frontier
 #
+# **Goal.** By the end you can compute the frontier priority F(s) of any unexpanded node term by
+# term, predict where the search jumps after a wrong and after a correct answer, and say when a
+# depth or entropy bonus overrides the quality term.
+#
 # Classic MCTS starts every iteration at the root and walks down by UCT (notebook 01). After a
 # backup, DeepSearch instead looks at **every unexpanded node of the tree at once** and jumps
 # to the most promising one. The paper's ablation (Table 3) credits this with fewer iterations
@@ -67,8 +71,10 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 #   deeper nodes. The paper also tried D = log(d+1) and the linear D = d (called `"constant"`
 #   in the released code; `SearchConfig.depth_bonus="sqrt" | "log" | "linear"`).
 #
-# The code has one more, code-only term λ4·tanh(Q(s)) (λ4 = 0: off). Ties go to the first node
-# in depth-first order. `dslib.frontier.priority` returns the terms separately, so we can plot
+# > **Paper vs code.** The code has one more, code-only term λ4·tanh(Q(s)) (λ4 = 0: off), and no
+# > uncertainty term by default ([paper notes](../docs/paper-notes.md#pvc-frontier)).
+#
+# Ties go to the first node in depth-first order. `dslib.frontier.priority` returns the terms separately, so we can plot
 # *why* a node wins.
 #
 # ## 2. After a wrong answer: re-branch near the top
@@ -318,7 +324,46 @@ plt.show()
 # entropy bonus (off by default, and computed by the code from the sampled tokens only) pulls
 # toward uncertain chunks. `backtrace="uct"` restores the Vanilla UCT restart for comparison.
 #
-# **Exercise.** Raise the weight of the depth bonus: set `lambda3=0.1` in the `run(...)` call of
-# the "global, D = linear" row (or add a new row). At which λ3 does the linear bonus override
-# the quality term on the hand-built tree of section 2, and what happens to the depth and the
-# iterations per tree of the real searches?
+# ## Exercises
+#
+# **1. Predict, then run.** In the tree of section 2 (after the wrong answer a1z), Q(root) =
+# Q(a) = −0.25 and Q(a1) = −0.375, d_T = 10. Predict F(b), F(a2) and F(a1x) with the default
+# weights, and which one wins. Then run, right after section 2's cell,
+# `[(name_of(n.token_ids), round(t.total, 4)) for n, t in frontier.ranked(tree, cfg)]`.
+#
+# <details><summary>Solution</summary>
+#
+# F = 0.4·tanh(Q_parent) + 0.01·√(d/10). b (d = 1): 0.4·tanh(−0.25) + 0.01·√0.1 = −0.0980 +
+# 0.0032 = **−0.0948**. a2 (d = 2): −0.0980 + 0.01·√0.2 = **−0.0935**. a1x (d = 3):
+# 0.4·tanh(−0.375) + 0.01·√0.3 = −0.1433 + 0.0055 = **−0.1379**. a2 wins (a3 ties with it and
+# comes later in depth-first order): same quality as b, larger depth bonus.
+#
+# </details>
+#
+# **2. Pencil.** With the linear bonus (D = d, λ3 = 0.01, the paper's d_T = 64), a fresh node
+# X below a parent with Q = −0.25 competes with a node Y at depth 1 below a parent with Q = +0.5.
+# From which depth of X does X win?
+#
+# <details><summary>Solution</summary>
+#
+# Y leads on quality by 0.4·(tanh 0.5 − tanh(−0.25)) = 0.4·(0.4621 + 0.2449) = 0.2828. X gains
+# 0.01·(d − 1) on depth. X wins once 0.01·(d − 1) > 0.2828, i.e. **d ≥ 30** (F(X) = 0.2020
+# against F(Y) = 0.1948 at d = 30; 0.1920 at d = 29). `frontier.depth_bonus(d, "linear", 64)`
+# returns d. With the default √(d/64) the bonus never exceeds 0.01 and X never wins.
+#
+# </details>
+#
+# **3. Change the code.** Right after section 2's cell (before section 3 changes the tree), add
+# a cell that selects with the linear bonus and a larger weight:
+# `frontier.select(tree, SearchConfig.tiny(width=3, depth_bonus="linear", lambda3=lam))` for
+# `lam` in 0.01, 0.04, 0.05, 0.1. From which λ3 does the search retry the failed step (a child
+# of a1) instead of re-branching near the top?
+#
+# <details><summary>Solution</summary>
+#
+# The best child of a1 (a1x, d = 3) has F = −0.1433 + 3λ3; the best at d = 2 (a2) has
+# −0.0980 + 2λ3. a1x wins when λ3 > 0.4·(tanh 0.375 − tanh 0.25) = **0.0454**: s* is a2 for
+# 0.01 and 0.04, a1x for 0.05 and 0.1. A linear bonus that large turns "re-branch near the top"
+# into "dive where it just failed".
+#
+# </details>
