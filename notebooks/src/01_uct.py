@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 01 · Walking down the tree: UCT among siblings
 #
+# **Goal.** By the end you can compute the UCT score of each child of a node from its q, N and
+# its parent's N, explain why fresh siblings always tie in the released code, and say where in
+# a DeepSearch iteration UCT is used and where it is not.
+#
 # DeepSearch grows **one search tree per training problem**. The root is the prompt; every other
 # node is one *step*: a fixed-length chunk of sampled tokens (256 tokens in the paper, 8 in our
 # tiny preset). A root-to-leaf path is a complete answer, a **trajectory**. One iteration of the
@@ -123,10 +127,13 @@ print("softmax picks among identical siblings:",
 # \qquad \gamma(i,l) = \max\!\left(\frac{i}{l},\ \gamma_{\min}\right),\ \gamma_{\min}=0.1$$
 #
 # where i is the node's index on the path and l the terminal's: nodes close to the answer get
-# more of the blame (or credit). The released code uses depth k and leaf depth L with an
-# off-by-one, γ = max((k+1)/(L+1), 0.1), which also updates the root. The kit follows the code
-# (`SearchConfig.gamma="code"`); `gamma="paper"` gives i/l. Every node on the path also gets one
-# more visit. (Which terminal is backed up and the *sign rule* of Eq. 5 are the topic of
+# more of the blame (or credit). Every node on the path also gets one more visit.
+#
+# > **Paper vs code.** The released code uses depth k and leaf depth L with an off-by-one,
+# > γ = max((k+1)/(L+1), 0.1), which also updates the root. The kit follows the code
+# > (`SearchConfig.gamma="code"`); `gamma="paper"` gives i/l
+# > ([paper notes](../docs/paper-notes.md#pvc-gamma)).
+# (Which terminal is backed up and the *sign rule* of Eq. 5 are the topic of
 # notebook 03; here all signs agree, so Eq. 5 reduces to Eq. 3.)
 
 # %%
@@ -317,7 +324,46 @@ plt.show()
 # *where* to search happens after a backup: the "Vanilla UCT" ablation (`backtrace="uct"`)
 # restarts from the root, DeepSearch's default jumps to the global frontier (notebook 02).
 #
-# **Exercise.** Rerun the `backtrace="uct"` search with a different exploration constant by
-# changing `c` in the parameters cell (try `c = 0.0` and `c = 8.0`). How do the iterations per
-# tree and the number of expanded root children change, and why does λ matter only once the
-# root has been visited at least twice?
+# ## Exercises
+#
+# **1. Predict, then run.** After the two backups of section 3 (a1 wrong, b1 correct), a third
+# one: a wrong answer below d. Predict q(root), N(root), Q(d) and the deterministic pick with
+# λ = 2, then run, after section 3's cells:
+# `d1 = tree.add_child(d, [7], terminal=True)`, `d1.score, d1.outcome = -1.0, "wrong"`,
+# `backup.backup(d1, d1.score)`, `uct_table(tree.root, "abd")`.
+#
+# <details><summary>Solution</summary>
+#
+# γ (code, L = 2): 1/3 for the root, 2/3 for d. The root has q = +1/3 > 0 after b1, so the sign
+# rule ignores the failure: **q(root) = 1/3, N(root) = 3**. d: q = 0 − 2/3, N = 2, **Q(d) =
+# −1/3**. Every child now has N = 2, so the bonus is the same for all: 2·√(ln 3 / 2) = 1.482.
+# UCT: a −0.333 + 1.482 = 1.149, b +0.333 + 1.482 = 1.816, d 1.149: **b** is picked, the only
+# child with a correct answer below it.
+#
+# </details>
+#
+# **2. Pencil.** After the two backups of section 3, Q(a) = −1/3, Q(b) = +1/3, Q(d) = 0, N(a) =
+# N(b) = 2, N(d) = 1, N(root) = 2. For which λ does UCT pick d rather than b? Check with
+# `uct.select(tree.root, lam)` for λ on both sides of your answer.
+#
+# <details><summary>Solution</summary>
+#
+# UCT(b) = 1/3 + λ·√(ln 2 / 2) = 1/3 + 0.5887λ, UCT(d) = λ·√(ln 2) = 0.8326λ. d wins when
+# 0.8326λ > 1/3 + 0.5887λ, i.e. **λ > 1.367**. `uct.select` picks b for λ = 1.36 (UCT 1.134
+# against 1.132) and d for λ = 1.37 (1.140 against 1.141). a is never picked: it has the same
+# bonus as b and a lower Q.
+#
+# </details>
+#
+# **3. Change the code.** In the first cell of section 3, back up with the paper's depth weight:
+# `backup.backup(a1, a1.score, gamma_min=0.1, mode="paper")`. Rerun from there. What are q and
+# Q of `a` after this backup, and does the first `uct_table` pick change?
+#
+# <details><summary>Solution</summary>
+#
+# The paper's γ for a terminal at l = 2 is max(i/l, 0.1): 0.1 for the root, 1/2 for a, 1 for a1
+# (printed by the cell). So **q(a) = −0.5, Q(a) = −0.5/2 = −0.25** instead of −2/3 and −1/3,
+# and q(root) = −0.1 instead of −1/3. The pick does not change: the root still has N = 1, the
+# bonus is 0, and b (Q = 0, first of the tied b and d) beats a.
+#
+# </details>
