@@ -40,6 +40,7 @@ n_problems = 16    # problems searched in the real runs (one tree each)
 c = 2.0            # UCT exploration constant (lambda, 2.0 in the paper, App. A.2)
 
 # %%
+import inspect
 import random
 import warnings
 
@@ -73,7 +74,11 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 #
 # The released code adds two details that `dslib.uct.score` follows: the bonus is 0 (not +∞)
 # when N(s) = 0 or N(parent) = 0, and terminal children score −∞ (they are never walked into).
-#
+
+# %%
+print(inspect.getsource(uct.score))
+
+# %% [markdown]
 # Let us build a node with three children by hand. The code gives every freshly generated
 # non-terminal child **one visit with value 0** (`update(0.0)`, [paper
 # notes](../docs/paper-notes.md#backup)); `search.run` does this for us, here we do it by hand.
@@ -135,6 +140,9 @@ print("softmax picks among identical siblings:",
 # > ([paper notes](../docs/paper-notes.md#pvc-gamma)).
 # (Which terminal is backed up and the *sign rule* of Eq. 5 are the topic of
 # notebook 03; here all signs agree, so Eq. 5 reduces to Eq. 3.)
+
+# %%
+print(inspect.getsource(backup.gamma))
 
 # %%
 a1 = tree.add_child(a, [4], terminal=True)
@@ -355,9 +363,9 @@ plt.show()
 #
 # </details>
 #
-# **3. Change the code.** In the first cell of section 3, back up with the paper's depth weight:
-# `backup.backup(a1, a1.score, gamma_min=0.1, mode="paper")`. Rerun from there. What are q and
-# Q of `a` after this backup, and does the first `uct_table` pick change?
+# **3. Change the code.** In the cell of section 3 that backs up a1, use the paper's depth
+# weight: `backup.backup(a1, a1.score, gamma_min=0.1, mode="paper")`. Rerun from there. What are
+# q and Q of `a` after this backup, and does the first `uct_table` pick change?
 #
 # <details><summary>Solution</summary>
 #

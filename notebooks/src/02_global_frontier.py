@@ -30,6 +30,7 @@ level = 4          # countdown difficulty of the real searches
 n_problems = 24    # problems searched per configuration (one tree each)
 
 # %%
+import inspect
 import statistics
 import warnings
 
@@ -74,9 +75,13 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 # > **Paper vs code.** The code has one more, code-only term λ4·tanh(Q(s)) (λ4 = 0: off), and no
 # > uncertainty term by default ([paper notes](../docs/paper-notes.md#pvc-frontier)).
 #
-# Ties go to the first node in depth-first order. `dslib.frontier.priority` returns the terms separately, so we can plot
-# *why* a node wins.
-#
+# Ties go to the first node in depth-first order. `dslib.frontier.priority` returns the terms
+# separately, so we can plot *why* a node wins:
+
+# %%
+print(inspect.getsource(frontier.priority))
+
+# %% [markdown]
 # ## 2. After a wrong answer: re-branch near the top
 #
 # A hand-built tree in the state the search would leave it in: the root was expanded into

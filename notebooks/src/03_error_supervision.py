@@ -33,6 +33,7 @@ level = 4          # countdown difficulty of the real searches
 n_problems = 24    # problems searched per configuration (one tree each)
 
 # %%
+import inspect
 import random
 import statistics
 import warnings
@@ -82,8 +83,12 @@ torch.set_num_threads(1)  # the tiny model gains nothing from more threads; one 
 #
 # The switches: `entropy="sampled_nll"` / `"shannon"`, `backup_terminals="one"` /
 # `"all_correct"`, and `negative_choice="most_confident"` / `"random"` / `"least_confident"`
-# (the ablation of the paper's Table 5).
-#
+# (the ablation of the paper's Table 5). The rule, as dslib has it:
+
+# %%
+print(inspect.getsource(supervision.choose_terminal))
+
+# %% [markdown]
 # A hand-built expansion: node p (two steps below the root) produced three wrong answers,
 # sampled with different confidence, and one unfinished chunk.
 
@@ -167,6 +172,9 @@ plt.show()
 # lets failures erode a good node down to 0.
 #
 # `dslib.backup.update_value` is the rule for one node:
+
+# %%
+print(inspect.getsource(backup.update_value))
 
 # %%
 for q_old, r in ((0.5, 1.0), (0.5, -1.0), (-0.5, 1.0), (-0.5, -1.0), (0.0, -1.0)):
