@@ -294,7 +294,8 @@ for baseline in ("recorded", "none"):
 # The mistake is pushed down only when its group also holds a correct answer (μ > −1, so the
 # answer gets −1 − μ < 0, as in section 2) or with a baseline of 0 ("none"), which pushes every
 # step of an all-wrong tree down. Flat GRPO, for comparison, gives an all-wrong group zero
-# advantage everywhere: no push either way.
+# advantage everywhere (unless the overlong penalty, off by default, tells the samples apart):
+# no push either way.
 #
 # ## 5. The same on real trees
 #
