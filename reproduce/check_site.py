@@ -19,6 +19,7 @@ reached by a link) is loaded in Chromium, which must show
   in the markdown cells of the notebooks), MathJax is loaded from the local copy, every
   ``.arithmatex`` element holds a rendered ``mjx-container``, no ``mjx-merror`` (a TeX error)
   and no ``$`` pair left as text in a notebook's markdown;
+- **search**: the search box of the home page finds pages for ``frontier``;
 - **internal links**: every ``<a href>`` into the site answers 200 and, when it has a
   ``#fragment``, the target page has an element with that id (read from the loaded page).
 
@@ -128,6 +129,27 @@ PAGE_PROBE = r"""
     ids: [...document.querySelectorAll("[id]")].map((e) => e.id)
       .concat([...document.querySelectorAll("a[name]")].map((e) => e.name)),
   };
+})()
+"""
+
+
+#: a word every build of the site has pages for: the search box must find it (the search
+#: plugin builds its index offline and runs it in a web worker, a thing only a browser runs)
+SEARCH_WORD = "frontier"
+#: types SEARCH_WORD into Material's search box; answers the number of results and their header
+SEARCH_PROBE = r"""
+(async () => {
+  const input = document.querySelector(".md-search__input");
+  if (!input) return {n: 0, meta: "no search box"};
+  input.focus();
+  input.value = WORD;
+  for (const t of ["focus", "input", "keyup"]) input.dispatchEvent(new Event(t, {bubbles: true}));
+  for (let i = 0; i < 200; i++) {
+    const n = document.querySelectorAll(".md-search-result__item").length;
+    if (n) return {n, meta: document.querySelector(".md-search-result__meta").textContent};
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {n: 0, meta: (document.querySelector(".md-search-result__meta") || {}).textContent};
 })()
 """
 
@@ -385,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(log_path, "wb") as log:
         cdp = CDP(chromium, profile, log)
         try:
-            results, link_failures, n_links, n_external = run_checks(cdp, site, base, args)
+            results, failures, n_links, n_external = run_checks(cdp, site, base, args)
         finally:
             cdp.close()
             server.shutdown()
@@ -400,12 +422,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(p.get('links', []))} links")
         for e in r.errors:
             print(f"     - {e}")
-    for f in link_failures:
-        print(f"FAIL link {f}")
+    for f in failures:
+        print(f"FAIL {f}")
     print(f"{len(results)} pages, {n_links} internal links ({n_external} external, not fetched) "
           f"in {time.monotonic() - t0:.0f} s: "
-          f"{len(failed)} pages and {len(link_failures)} links failed")
-    return 1 if failed or link_failures else 0
+          f"{len(failed)} pages and {len(failures)} other checks failed")
+    return 1 if failed or failures else 0
 
 
 def run_checks(cdp: CDP, site: Path, base: str, args):
@@ -434,7 +456,10 @@ def run_checks(cdp: CDP, site: Path, base: str, args):
         except (RuntimeError, TimeoutError) as err:
             r.errors.append(str(err))
             continue
-        r.errors += console_errors(events, base) + check_probe(r.probe)
+        errors = console_errors(events, base) + check_probe(r.probe)
+        # one line per distinct error (a failing request may be retried many times)
+        r.errors += [e + (f" (x{errors.count(e)})" if errors.count(e) > 1 else "")
+                     for e in dict.fromkeys(errors)]
         for link in r.probe["links"]:
             key = page_key(link["href"], base)
             if key is None:
@@ -453,14 +478,25 @@ def run_checks(cdp: CDP, site: Path, base: str, args):
         if url not in status:
             status[url] = http_status(url)
         if status[url] != 200:
-            failures.append(f"{page}: {raw} -> HTTP {status[url]}")
+            failures.append(f"link {page}: {raw} -> HTTP {status[url]}")
             continue
         if frag and key in results:
             frag = urllib.parse.unquote(frag)
             if frag not in results[key].probe.get("ids", ()):
-                failures.append(f"{page}: {raw} -> no id {frag!r} on {key}")
+                failures.append(f"link {page}: {raw} -> no id {frag!r} on {key}")
         elif frag and key.endswith(".html"):
-            failures.append(f"{page}: {raw} -> {key} was not loaded, anchor unchecked")
+            failures.append(f"link {page}: {raw} -> {key} was not loaded, anchor unchecked")
+
+    cdp.events.clear()
+    load(cdp, session, base, args.timeout)
+    found = cdp.call("Runtime.evaluate", {
+        "expression": SEARCH_PROBE.replace("WORD", json.dumps(SEARCH_WORD)),
+        "awaitPromise": True, "returnByValue": True}, session, timeout=30)["result"]["value"]
+    if found["n"] == 0:
+        failures.append(f"search: no result for {SEARCH_WORD!r} on the home page "
+                        f"({' '.join((found['meta'] or '').split())})")
+    else:
+        print(f"search {SEARCH_WORD!r}: {found['meta']}")
 
     if args.shots:
         args.shots.mkdir(parents=True, exist_ok=True)
