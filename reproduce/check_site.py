@@ -73,14 +73,17 @@ CHROMIUM_FLAGS = (
 )
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
-#: the screenshots of ``--shots``: file name, page (a path prefix under the site root), and
-#: an optional CSS selector scrolled into view before the shot (None: the top of the page)
+#: the screenshots of ``--shots``: file name, page (a path prefix under the site root), an
+#: optional CSS selector scrolled into view before the shot (None: the top of the page), and
+#: whether that element is clicked first (the figure zoom of docs/javascripts/figure-zoom.js,
+#: which must then show its overlay)
 SHOTS = (
-    ("home.png", "index.html", None),
-    ("notebook-02.png", "notebooks/02_", None),
-    ("notebook-02-figure.png", "notebooks/02_", ".jp-OutputArea-output img"),
-    ("paper-notes.png", "paper-notes/", None),
-    ("api-uct.png", "api/dslib.uct/", None),
+    ("home.png", "index.html", None, False),
+    ("notebook-02.png", "notebooks/02_", None, False),
+    ("notebook-02-figure.png", "notebooks/02_", ".jp-OutputArea-output img", False),
+    ("notebook-02-zoom.png", "notebooks/02_", ".jp-OutputArea-output img.dslib-zoomable", True),
+    ("paper-notes.png", "paper-notes/", None, False),
+    ("api-uct.png", "api/dslib.uct/", None, False),
 )
 
 #: run in the page once it has loaded: waits for MathJax and the images, then reports what
@@ -361,17 +364,23 @@ def load(cdp: CDP, session: str, url: str, timeout: float) -> tuple[dict, list[d
     return res["result"]["value"], list(cdp.events)
 
 
-def screenshot(cdp: CDP, session: str, url: str, selector: str | None, out: Path,
-               timeout: float) -> str:
+def screenshot(cdp: CDP, session: str, url: str, selector: str | None, click: bool,
+               out: Path, timeout: float) -> str:
+    """Save a shot of ``url`` into ``out``; an error line, or "" when it went well."""
     load(cdp, session, url, timeout)
     if selector:
         found = cdp.call("Runtime.evaluate", {"expression": (
             f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            " if (!e) return false; e.scrollIntoView({block: 'center'}); return true; })()"),
+            " if (!e) return false; e.scrollIntoView({block: 'center'});"
+            f" if ({json.dumps(click)}) e.click(); return true; }})()"),
             "returnByValue": True}, session)["result"]["value"]
         if not found:
             return f"{out.name}: no element {selector} on {url}"
         time.sleep(0.3)
+        if click and not cdp.call("Runtime.evaluate", {
+                "expression": "document.querySelector('.dslib-zoom img') !== null",
+                "returnByValue": True}, session)["result"]["value"]:
+            return f"{out.name}: a click on {selector} opened no figure overlay on {url}"
     shot = cdp.call("Page.captureScreenshot", {"format": "png"}, session)
     out.write_bytes(base64.b64decode(shot["data"]))
     return ""
@@ -500,13 +509,14 @@ def run_checks(cdp: CDP, site: Path, base: str, args):
 
     if args.shots:
         args.shots.mkdir(parents=True, exist_ok=True)
-        for name, prefix, selector in SHOTS:
+        for name, prefix, selector, click in SHOTS:
             page = next((p for p in results if p.startswith(prefix)), None)
             if page is None:
                 failures.append(f"screenshot {name}: no page {prefix}*")
                 continue
             url = base + page.removesuffix("index.html")
-            if err := screenshot(cdp, session, url, selector, args.shots / name, args.timeout):
+            if err := screenshot(cdp, session, url, selector, click, args.shots / name,
+                                 args.timeout):
                 failures.append(f"screenshot {err}")
             else:
                 print(f"screenshot {args.shots / name}: {url.removeprefix(base)}")
