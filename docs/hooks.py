@@ -1,6 +1,6 @@
 """MkDocs hook of the course site: pages that live elsewhere in the repository, nothing fetched.
 
-Four rules, all at build time and offline:
+Six rules, all at build time and offline:
 
 1. **Notebooks.** Every ``notebooks/NN_*.ipynb`` becomes the page ``notebooks/NN_*.ipynb``
    (rendered by mkdocs-jupyter from its stored outputs), and the nav entry ``Notebooks: []``
@@ -18,6 +18,14 @@ Four rules, all at build time and offline:
    as they are, so each becomes the URL of that page on the site.
 5. **MathJax.** MathJax 3 is copied from the ``django-static-mathjax`` package (the docs extra)
    into ``assets/mathjax/``, so equations render without a network, on the notebook pages too.
+6. **Pointers in docstrings.** The library's docstrings are written for a reader of the source:
+   they point into the notes as plain text (``docs/paper-notes.md#backup``, or chained,
+   ``docs/paper-notes.md#node, #search and #hyperparameters``) and name objects with Sphinx
+   roles (``:func:`outcome```), which mkdocstrings' Google style leaves as text
+   (``:func:<code>outcome</code>``). On the API pages each pointer becomes a link to that
+   section of the site, and each role is dropped, its name linked when it is a module of the
+   API pages or an object documented on the same page (plain code otherwise). Source listings
+   (``<pre>``) and existing links are left as they are.
 """
 
 from __future__ import annotations
@@ -38,6 +46,16 @@ API_PAGE = re.compile(r"^api/(?P<module>[A-Za-z_][\w.]*)\.md$")
 #: a repository-relative link into docs/ as written in RESULTS.md and the notebooks
 DOCS_LINK = re.compile(r"\.\./docs/(?P<page>[\w./-]+\.md)(?P<frag>#[\w-]*)?")
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
+#: a docstring's pointer into docs/ as rendered text, with any anchors chained after it (rule 6)
+DOCSTRING_POINTER = re.compile(
+    r"(?<![\w/.-])docs/(?P<page>[\w-]+\.md)(?P<frags>#[\w-]+(?:(?:,| and| or)\s+#[\w-]+)*)?")
+CHAINED_ANCHOR = re.compile(r"#[\w-]+")
+#: a Sphinx role as mkdocstrings renders it: ``:func:`x``` -> ``:func:<code>x</code>``
+SPHINX_ROLE = re.compile(
+    r":(?:func|class|meth|mod|data|attr|obj|exc):<code>(?P<name>[\w.]+)</code>")
+#: an HTML tag, to walk a page's text outside <pre>, <a> and the <head> (rule 6)
+HTML_TAG = re.compile(r"(<[^>]*>)")
+SKIP_TAGS = ("pre", "a", "head", "script", "style")
 #: what is copied out of MathJax's es5 build: one combined component, its TeX extensions
 #: (loaded on demand by \require or autoload), the CHTML fonts and the licence
 MATHJAX_PARTS = (
@@ -130,7 +148,10 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 
 def on_post_page(output: str, page, config) -> str:
-    """Notebook pages (rule 4): ``href="../docs/X.md#a"`` -> the relative URL of page X."""
+    """Notebook pages (rule 4): ``href="../docs/X.md#a"`` -> the relative URL of page X.
+    API pages (rule 6): docstring pointers and Sphinx roles."""
+    if API_PAGE.match(page.file.src_uri):
+        return link_docstrings(output, page, api_modules(config["nav"]))
     if not page.file.src_uri.startswith("notebooks/"):
         return output
 
@@ -142,6 +163,51 @@ def on_post_page(output: str, page, config) -> str:
 
     return re.sub(r'href="' + DOCS_LINK.pattern + '"',
                   lambda m: 'href="' + site_url(m) + '"', output)
+
+
+def _page_url(src: str, page, context: str) -> str:
+    """The URL of the site page ``src`` (``paper-notes.md``) relative to ``page``."""
+    target = _FILES.get_file_from_path(src) if _FILES else None
+    if target is None:
+        raise SystemExit(f"{page.file.src_uri}: {context} points at docs/{src}, no such page; "
+                         "fix the docstring or add the page")
+    return get_relative_url(target.url, page.url)
+
+
+def link_docstrings(output: str, page, modules: list[str]) -> str:
+    """Rule 6 on one API page: roles to (linked) code, pointers into docs/ to links."""
+    module = API_PAGE.match(page.file.src_uri).group("module")
+
+    def role(m: re.Match) -> str:
+        name = m.group("name")
+        code = f"<code>{name}</code>"
+        if name in modules:
+            return f'<a href="{_page_url(f"api/{name}.md", page, name)}">{code}</a>'
+        for anchor in (name, f"{module}.{name}"):
+            if f'id="{anchor}"' in output:
+                return f'<a href="#{anchor}">{code}</a>'
+        return code
+
+    def pointer(m: re.Match) -> str:
+        url = _page_url(m.group("page"), page, m.group(0))
+        frags = m.group("frags") or ""
+        first = CHAINED_ANCHOR.match(frags)
+        head = first.group(0) if first else ""
+        out = f'<a href="{url}{head}">docs/{m.group("page")}{head}</a>'
+        return out + CHAINED_ANCHOR.sub(lambda a: f'<a href="{url}{a.group(0)}">{a.group(0)}</a>',
+                                        frags[len(head):])
+
+    output = SPHINX_ROLE.sub(role, output)
+    parts = HTML_TAG.split(output)
+    depth = dict.fromkeys(SKIP_TAGS, 0)
+    for i, part in enumerate(parts):
+        if i % 2:  # a tag: track whether the text that follows is inside a skipped element
+            tag = re.match(r"<(/?)(\w+)", part)
+            if tag and tag.group(2).lower() in depth and not part.endswith("/>"):
+                depth[tag.group(2).lower()] += -1 if tag.group(1) else 1
+        elif "docs/" in part and not any(depth.values()):
+            parts[i] = DOCSTRING_POINTER.sub(pointer, part)
+    return "".join(parts)
 
 
 def mathjax_dir() -> Path:

@@ -429,3 +429,63 @@ def test_site_has_no_broken_internal_links(site):
                 if parts.fragment not in ids[target]:
                     broken.append(f"{page.relative_to(site)} -> {url} (anchor)")
     assert not broken, "broken links:\n" + "\n".join(broken[:40])
+
+
+# ----------------------------------------------------------------------------- docs/hooks.py
+
+
+def _hooks():
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("site_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hooks_link_docstring_pointers_and_roles():
+    """Rule 6 of docs/hooks.py on a hand-written API page: what is linked, what is left."""
+    from types import SimpleNamespace
+
+    from mkdocs.structure.files import File, Files
+
+    hooks = _hooks()
+    hooks._FILES = Files([File(p, "docs", "site", True) for p in
+                          ("paper-notes.md", "api/dslib.uct.md", "api/dslib.tree.md")])
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="api/dslib.uct.md"), url="api/dslib.uct/")
+    given = (
+        "<head><title>docs/paper-notes.md#uct</title></head>"
+        "<p>UCT, docs/paper-notes.md#uct (v4).</p>"
+        "<p>docs/paper-notes.md#node, #search and #hyperparameters; :mod:<code>dslib.tree</code>,"
+        " :func:<code>score</code>, :class:<code>dslib.tiny.TinyConfig</code></p>"
+        '<h2 id="dslib.uct.score">score</h2>'
+        '<pre><code>"""docs/paper-notes.md#uct"""</code></pre>'
+        '<a href="x">docs/paper-notes.md#uct</a> see my-docs/paper-notes.md'
+    )
+    notes = "../../paper-notes/"
+    expected = (
+        "<head><title>docs/paper-notes.md#uct</title></head>"
+        f'<p>UCT, <a href="{notes}#uct">docs/paper-notes.md#uct</a> (v4).</p>'
+        f'<p><a href="{notes}#node">docs/paper-notes.md#node</a>, <a href="{notes}#search">#search'
+        f'</a> and <a href="{notes}#hyperparameters">#hyperparameters</a>; '
+        '<a href="../dslib.tree/"><code>dslib.tree</code></a>,'
+        ' <a href="#dslib.uct.score"><code>score</code></a>, <code>dslib.tiny.TinyConfig</code></p>'
+        '<h2 id="dslib.uct.score">score</h2>'
+        '<pre><code>"""docs/paper-notes.md#uct"""</code></pre>'
+        '<a href="x">docs/paper-notes.md#uct</a> see my-docs/paper-notes.md'
+    )
+    assert hooks.link_docstrings(given, page, ["dslib.uct", "dslib.tree"]) == expected
+    with pytest.raises(SystemExit, match="docs/missing.md, no such page"):
+        hooks.link_docstrings("<p>docs/missing.md#x</p>", page, [])
+
+
+def test_site_api_pages_link_docstring_pointers(site):
+    """No Sphinx role left as text, no docs/ pointer left unlinked outside source listings."""
+    left = []
+    for page in sorted((site / "api").glob("dslib.*/index.html")):
+        text = page.read_text(encoding="utf-8")
+        text = re.sub(r"<pre\b.*?</pre>|<a\b.*?</a>|<head>.*?</head>", "", text, flags=re.S)
+        left += [f"{page.parent.name}: {m}" for m in
+                 re.findall(r":\w+:<code>[^<]*</code>|docs/[\w-]+\.md[#\w-]*", text)]
+    assert not left, "unlinked docstring pointers or roles on API pages:\n" + "\n".join(left[:20])
+    uct = (site / "api" / "dslib.uct" / "index.html").read_text(encoding="utf-8")
+    assert '<a href="../../paper-notes/#uct">docs/paper-notes.md#uct</a>' in uct
