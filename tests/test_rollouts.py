@@ -89,7 +89,7 @@ def test_tree_rollout_makes_one_group_per_problem_with_search_stats():
         assert g.stats["search_solved"] == float(any(s.correct for s in g.samples))
         for s in g.samples:
             assert len(s.advantages) == len(s.response_ids) == len(s.step_ids)
-    assert (tree.group_size, tree.max_new_tokens) == (3, 8 * 4)
+    assert (tree.group_size, tree.max_new_tokens) == (3, tree.search.step_tokens * 4)
 
 
 def test_make_strategy_and_drop_unsolved():

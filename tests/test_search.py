@@ -99,7 +99,8 @@ def test_sampling_arguments_are_passed_through():
     cfg = SearchConfig.tiny(temperature=0.7, top_p=0.9, n_trajectories=1)
     policy = ScriptedPolicy(seed=1, p_eos=0.5)
     search.run([FakeProblem([3])], policy, fake_verifier, cfg)
-    assert all((c.max_new_tokens, c.temperature, c.top_p) == (8, 0.7, 0.9) for c in policy.calls)
+    assert all((c.max_new_tokens, c.temperature, c.top_p) == (24, 0.7, 0.9) for c in policy.calls)
+    assert all(c.stop == "\n" for c in policy.calls)  # the tiny preset's nodes are lines
 
 
 def test_terminal_score_rule():
@@ -251,8 +252,9 @@ def test_bad_inputs():
         def sample(self, prefixes, n, max_new_tokens, temperature=1.0, top_p=1.0):
             return [[Segment([4], [-1.0], False)] for _ in prefixes]
 
-    with pytest.raises(RuntimeError, match="asked for"):
-        search.run([FakeProblem([1])], Short(), fake_verifier, SearchConfig.tiny())
+    with pytest.raises(RuntimeError, match="asked for"):  # fixed chunks: no stop argument
+        search.run([FakeProblem([1])], Short(), fake_verifier,
+                   SearchConfig.tiny(step_tokens=8, step_boundary=None))
 
 
 # ---------------------------------------------------------------- many trees, random policy
@@ -407,7 +409,8 @@ def test_config_defaults_tiny_preset_and_validation():
     )
     assert not cfg.entropy_bonus and cfg.dynamic_width is None and cfg.uct_deterministic
     tiny = SearchConfig.tiny()
-    assert (tiny.step_tokens, tiny.max_depth, tiny.width, tiny.n_trajectories) == (8, 10, 4, 4)
+    assert (tiny.step_tokens, tiny.max_depth, tiny.width, tiny.n_trajectories) == (24, 10, 4, 4)
+    assert tiny.step_boundary == "\n"  # a line per node (reproduce/bench_exploration.py)
     assert SearchConfig.tiny(width=2).width == 2
     assert SearchConfig(depth_bonus="constant").depth_bonus == "linear"  # the code's name
     assert SearchConfig(dynamic_width=[2, 1]).dynamic_width == (2, 1)
@@ -459,7 +462,8 @@ def test_line_nodes_end_at_the_line_end_and_are_not_terminal():
 
 def test_fixed_chunks_pass_no_stop():
     policy = ScriptedPolicy(seed=3)
-    search.run([FakeProblem([9, 9])], policy, fake_verifier, SearchConfig.tiny())
+    search.run([FakeProblem([9, 9])], policy, fake_verifier,
+               SearchConfig.tiny(step_tokens=8, step_boundary=None))
     assert all(c.stop is None for c in policy.calls)
 
 
@@ -487,7 +491,7 @@ def test_property_line_nodes(seed, step_tokens):
 
 def test_step_boundary_names_and_validation():
     assert SearchConfig().step_boundary is None  # the released code's fixed chunks
-    assert SearchConfig.tiny().step_boundary is None
+    assert SearchConfig.tiny().step_boundary == "\n"  # the CPU preset: a line per node
     assert SearchConfig(step_boundary="line").step_boundary == "\n"
     assert SearchConfig(step_boundary="paragraph").step_boundary == "\n\n"
     assert SearchConfig(step_boundary="\n").step_boundary == "\n"
