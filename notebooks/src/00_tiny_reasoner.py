@@ -139,6 +139,17 @@ ax.legend(loc="upper left", fontsize=8)
 plt.show()
 
 # %% [markdown]
+# The last three columns ask what the model's scratch lines are worth. **steps pass@1** scores
+# the same samples with `countdown.verify_steps`, which also demands that every line
+# `a op b = c` be a valid step on the numbers still available; **correct with valid lines** is
+# the share of box-correct answers that pass it; **valid first line** the share of samples that
+# at least start with a valid step. On the hard levels the model nearly always starts well, yet
+# most of its correct boxes were not reached by valid lines: the box is partly guessed. Even so,
+# a tree whose nodes are lines finds more 5-number answers than flat sampling at equal tokens
+# (the exploration benchmark in `reproduce/RESULTS.md`), which is why the tiny preset searches
+# line by line. `task.verify="steps"` trains on the strict reward instead.
+
+# %% [markdown]
 # ## 5. Learned or memorised?
 #
 # With numbers 1..6 there are only a few hundred distinct 3-number problems, and the warm start

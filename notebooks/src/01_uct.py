@@ -16,9 +16,11 @@
 # a DeepSearch iteration UCT is used and where it is not.
 #
 # DeepSearch grows **one search tree per training problem**. The root is the prompt; every other
-# node is one *step*: a fixed-length chunk of sampled tokens (256 tokens in the paper, 8 in our
-# tiny preset). A root-to-leaf path is a complete answer, a **trajectory**. One iteration of the
-# search:
+# node is one *step*: a fixed-length chunk of sampled tokens in the paper (256 tokens), one line
+# of arithmetic in our tiny preset (`step_boundary="\n"`, at most 24 tokens: lines are where the
+# countdown reasoning branches, and at equal tokens they find more answers than 8-token chunks,
+# `reproduce/bench_exploration.py`). A root-to-leaf path is a complete answer, a
+# **trajectory**. One iteration of the search:
 #
 # 1. **expand** the current node: sample `width` continuations in one batched policy call and
 #    attach them all as children; a child that ends with EOS (or reaches the maximum depth
@@ -227,7 +229,7 @@ plt.show()
 # ## 5. Real searches with the tiny reasoner
 #
 # Now the real thing: the tiny countdown reasoner of notebook 00 searches `n_problems` hard
-# problems from the RL split, with the tiny preset (8-token steps, depth ≤ 10, width 4, stop
+# problems from the RL split, with the tiny preset (a line per step, depth ≤ 10, width 4, stop
 # after 4 recorded trajectories). All trees run in lock-step: one batched policy call per
 # iteration.
 
