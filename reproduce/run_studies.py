@@ -292,7 +292,7 @@ def caching(out: Path, seeds: Sequence[int], quick: bool, command: str) -> str:
 
     tables, per_seed = [], []
     for seed in seeds:
-        cfg, rcfg = changed(base_config(False), {"run.seed": seed}), tiny_rounds()
+        cfg, rcfg = changed(base_config(quick), {"run.seed": seed}), tiny_rounds()
         if quick:
             cfg, rcfg = smoke(cfg, rcfg)
         rows = Rounds(cfg, rcfg, RUNS["dir"] / "caching" / f"s{seed}",
