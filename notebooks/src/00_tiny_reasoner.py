@@ -180,9 +180,10 @@ plt.show()
 #
 # $$\text{pass@}k(p) = 1 - (1 - p)^k .$$
 #
-# We never know p; we have c correct out of n = 8 samples. The estimator of Chen et al. (2021)
-# looks at every way of picking k of the n samples and counts the share of picks that contain
-# at least one correct sample. A pick with none draws all k from the n − c wrong ones, so
+# We never know p; we have c correct out of n = 8 samples. The estimator of [Chen et al.
+# (2021)](../docs/references.md#pass-at-k) looks at every way of picking k of the n samples
+# and counts the share of picks that contain at least one correct sample. A pick with none
+# draws all k from the n − c wrong ones, so
 #
 # $$\widehat{\text{pass@}k} = 1 - \frac{\binom{n-c}{k}}{\binom{n}{k}} ,$$
 #
@@ -251,8 +252,9 @@ for row in rows:
 fig, axes = plt.subplots(1, len(rows), figsize=(10, 3), sharey=True)
 ks = range(n_samples + 1)
 for ax, row in zip(axes, rows):
-    level, p_mean = row["level"], row["pass@1"]
+    level = row["level"]
     cs = counts[level]
+    p_mean = sum(cs) / (n_samples * len(cs))  # pass@1 of these samples
     ax.bar(ks, [cs.count(k) / len(cs) for k in ks], color="tab:blue", label="measured")
     binomial = [math.comb(n_samples, k) * p_mean**k * (1 - p_mean) ** (n_samples - k) for k in ks]
     ax.plot(ks, binomial, "ko", markersize=4, label=f"same rate {p_mean:.3f} for all")
