@@ -1,7 +1,8 @@
 # One command per job, each works on a fresh machine: it creates .venv and installs what it needs.
 #   make demo   the main job: build the tiny countdown reasoner on the CPU, run notebook 06
 #               (filtering, rounds of DeepSearch with the replay buffer, the flat GRPO
-#               baseline, plots, summary) with papermill into runs/demo
+#               baseline, three seeds, the paired comparison, plots, summary) with papermill
+#               into runs/demo; `make demo SEEDS=0` trains one seed only
 #   make test   unit tests (notebook 06 with smoke=True among them), then notebooks 00-05
 #   make docs   the course site (mkdocs.yml) into site/, built with --strict, offline
 PYTHON ?= python3
@@ -39,15 +40,18 @@ $(DOCS_STAMP): pyproject.toml $(CONSTRAINTS) | $(STAMP)
 
 RUNS ?= runs
 DEMO ?= $(RUNS)/demo
+# SEEDS=0 (or SEEDS=0,1,...) trains only those seeds; empty: the notebook's default (three)
+SEEDS ?=
 # the main job: notebook 06 (filter -> rounds of DeepSearch with the replay buffer -> flat GRPO
-# baseline -> plots -> summary) on the tiny preset, executed by papermill into $(DEMO); the
-# notebook's prints and progress bars stream to this terminal as it runs
+# baseline, per seed -> paired comparison, plots -> summary) on the tiny preset, executed by
+# papermill into $(DEMO); the notebook's prints and progress bars stream to this terminal
 demo: $(STAMP)
 	$(PY) -m dslib.tiny
 	rm -rf $(DEMO) && mkdir -p $(DEMO)  # a fresh demo each time (runs/demo is scratch)
 	$(PY) -m papermill -k python3 --no-progress-bar --stdout-file /dev/stdout \
 		--stderr-file /dev/stderr notebooks/06_full_run.ipynb \
-		$(DEMO)/06_full_run.ipynb -p output_dir $(abspath $(DEMO))
+		$(DEMO)/06_full_run.ipynb -p output_dir $(abspath $(DEMO)) \
+		$(if $(SEEDS),-y "seeds: [$(SEEDS)]",)
 	@cat $(DEMO)/summary.md
 	@echo "report: $(DEMO)/summary.md, figures: $(DEMO)/*.png, notebook: $(DEMO)/06_full_run.ipynb"
 

@@ -11,6 +11,10 @@ What ``dslib compare`` prints, and what ``reproduce/`` scripts and notebook 06 u
 | ``seed_table``    | group -> the histories of its seeds     | mean ± std of before / after    |
 | ``sampled_tokens_per_problem`` | a run directory            | mean sampled tokens per problem |
 |                   |                                         | (the adaptive strategy's budget)|
+| ``paired``        | two methods' histories, one per seed    | per set: changes, their paired  |
+|                   |                                         | difference with a 95 % interval,|
+|                   |                                         | at equal steps or equal tokens  |
+| ``paired_table`` / ``verdict`` | ``paired``'s rows          | markdown table / one sentence   |
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import re
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +139,118 @@ def sampled_tokens_per_problem(run_dir: str | Path) -> float:
         raise ValueError(f"{run_dir}: no training step sampled a problem (every one cached, or "
                          "no step logged yet); train it first")
     return tokens / problems
+
+
+#: two-sided 95 % quantiles of Student's t by degrees of freedom (n seeds - 1); 2.0 beyond
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Method A against method B on one held-out set, seed by seed (same seed = same base
+    model, same first filter, same evaluation problems, so the differences pair up)."""
+
+    name: str
+    """the held-out set (``L4``, ...)"""
+    changes_a: tuple[float, ...]
+    """pass@1 after - before of A, one per seed"""
+    changes_b: tuple[float, ...]
+    """the same for B, in the same seed order"""
+    tokens_a: float
+    """A's sampled tokens, mean over seeds"""
+    tokens_b: float
+    """B's sampled tokens, mean over seeds"""
+
+    @property
+    def diff(self) -> tuple[float, float]:
+        """Mean and standard error over seeds of (change of A - change of B)."""
+        d = [a - b for a, b in zip(self.changes_a, self.changes_b, strict=True)]
+        mean = statistics.mean(d)
+        se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+        return mean, se
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % interval of the mean difference (Student's t; NaN for one seed)."""
+        mean, se = self.diff
+        half = T95.get(len(self.changes_a) - 1, 2.0) * se
+        return mean - half, mean + half
+
+
+def paired(a: Sequence[Sequence[dict[str, Any]]], b: Sequence[Sequence[dict[str, Any]]],
+           equal_tokens: bool = False) -> list[Paired]:
+    """Per held-out set, the changes of two methods trained with the same seeds (histories in
+    the same seed order) and what each spent; a set missing from a run is left out.
+
+    ``equal_tokens``: A's "after" is its last evaluation made before A had sampled more tokens
+    than B's whole run (the first evaluation if none), so both are compared at (at most) B's
+    compute; ``tokens_a`` is then what A had spent at that evaluation.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired needs the same seeds for both methods, got {len(a)} and "
+                         f"{len(b)} histories")
+    if equal_tokens:
+        a = [_until(h, _tokens(hb)) for h, hb in zip(a, b, strict=True)]
+    ba_a, ba_b = [before_after(h) for h in a], [before_after(h) for h in b]
+    names = [n for n in ba_a[0] if all(n in t for t in ba_a + ba_b)]
+    return [Paired(n, tuple(t[n][1] - t[n][0] for t in ba_a),
+                   tuple(t[n][1] - t[n][0] for t in ba_b),
+                   statistics.mean(_tokens(h) for h in a), statistics.mean(_tokens(h) for h in b))
+            for n in names]
+
+
+def _until(history: Sequence[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
+    """The rows of a run up to its last evaluation at or below ``budget`` sampled tokens."""
+    spent, keep, end = 0.0, [], 0
+    for row in history:
+        if row.get("kind") == "train":
+            spent = row.get("cumulative_sampled_tokens", spent)
+        if spent > budget:
+            break
+        keep.append(row)
+        if row.get("kind") == "eval":
+            end = len(keep)
+    return keep[:end] if end else keep
+
+
+def _tokens(history: Sequence[dict[str, Any]]) -> float:
+    train = [r for r in history if r.get("kind") == "train"]
+    return float(train[-1].get("cumulative_sampled_tokens", 0)) if train else 0.0
+
+
+def paired_table(rows: Sequence[Paired], a: str = "A", b: str = "B") -> str:
+    """Markdown: per set, each method's change (mean ± std over seeds), the paired difference
+    (mean ± standard error) with its 95 % interval, and the sampled-token ratio."""
+    n = len(rows[0].changes_a) if rows else 0
+    lines = [f"| set | change {a} | change {b} | {a} - {b} (± s.e.) | 95 % interval | "
+             f"tokens {a} / {b} |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        mean, se = r.diff
+        lo, hi = r.interval
+        ratio = r.tokens_a / r.tokens_b if r.tokens_b else float("nan")
+        lines.append(f"| {r.name} | {_signed(mean_std(r.changes_a))} | "
+                     f"{_signed(mean_std(r.changes_b))} | {mean:+.3f} ± {se:.3f} | "
+                     f"[{lo:+.3f}, {hi:+.3f}] | {ratio:.2f} |")
+    return "\n".join(lines) + f"\n\nChanges: mean ± std over {n} seed(s)."
+
+
+def verdict(rows: Sequence[Paired], a: str = "A", b: str = "B") -> str:
+    """One sentence per set: who is ahead, by how much, or that the difference is within the
+    noise (its 95 % interval holds 0); with one seed there is no noise estimate to judge by."""
+    out = []
+    for r in rows:
+        mean, se = r.diff
+        lo, hi = r.interval
+        n = len(r.changes_a)
+        if n < 2:
+            out.append(f"{r.name}: {a} {mean:+.3f} against {b} on one seed; one seed cannot "
+                       "tell a difference from noise.")
+        elif lo > 0 or hi < 0:
+            win, lose = (a, b) if mean > 0 else (b, a)
+            out.append(f"{r.name}: {win} ahead of {lose} by {abs(mean):.3f} ± {se:.3f} "
+                       f"(95 % interval [{lo:+.3f}, {hi:+.3f}], {n} seeds).")
+        else:
+            out.append(f"{r.name}: neither ahead; {a} - {b} = {mean:+.3f} ± {se:.3f}, "
+                       f"95 % interval [{lo:+.3f}, {hi:+.3f}] holds 0 ({n} seeds).")
+    return " ".join(out)

@@ -438,7 +438,12 @@ def group_metrics(groups: Sequence[Group]) -> dict[str, float]:
 
     | key                  | meaning                                                       |
     |----------------------|---------------------------------------------------------------|
-    | ``reward``           | mean score of the samples                                     |
+    | ``reward``           | mean score of the samples (cached solutions included)         |
+    | ``sampled_reward``   | mean score of the sampled samples only (cached ones left out: |
+    |                      | they are verified solutions, so they raise ``reward`` without |
+    |                      | the policy having found anything; the number to compare with  |
+    |                      | a run without a replay buffer)                                |
+    | ``cached_samples``   | samples that are cached solutions                             |
     | ``accuracy``         | share of correct samples                                      |
     | ``solved_share``     | share of groups with a correct sample                         |
     | ``all_correct_share``| share of groups whose samples are all correct                 |
@@ -457,6 +462,8 @@ def group_metrics(groups: Sequence[Group]) -> dict[str, float]:
     own = [s for s in samples if not s.cached]
     return {
         "reward": _mean([s.score for s in samples]),
+        "sampled_reward": _mean([s.score for s in own]),
+        "cached_samples": len(samples) - len(own),
         "accuracy": _mean([float(s.correct) for s in samples]),
         "solved_share": (len(outcomes) - all_bad) / n,
         "all_correct_share": all_ok / n, "all_wrong_share": all_bad / n,

@@ -1,7 +1,9 @@
-"""Drawings of search trees, frontier score breakdowns and q-value backups (matplotlib only).
+"""Drawings of search trees, frontier score breakdowns, q-value backups and training runs
+(matplotlib only).
 
-Every function takes an optional ``ax`` and returns the Axes it drew on; none calls
-``plt.show()``. pyplot is imported inside the functions, so importing ``dslib.viz`` is cheap.
+The tree drawings take an optional ``ax`` and return the Axes they drew on; the run plots
+(``plot_training`` and below) return a Figure. None calls ``plt.show()``. pyplot is imported
+inside the functions, so importing ``dslib.viz`` is cheap.
 
 | function               | input                                 | shows                           |
 |------------------------|---------------------------------------|---------------------------------|
@@ -11,6 +13,12 @@ Every function takes an optional ``ax`` and returns the Axes it drew on; none ca
 |                        |                                       | for the best frontier candidates|
 | ``plot_q_before_after``| two ``to_dict()`` snapshots, or lists | q along the backed-up path,     |
 |                        |                                       | before / after (v4 Eq. 3-5)     |
+| ``plot_training``      | metrics rows of runs                  | reward, zero-signal share,      |
+|                        |                                       | held-out pass@1 per step        |
+| ``plot_before_after``  | label -> rows (or rows per seed)      | pass@1 before / after, error    |
+|                        |                                       | bars over seeds                 |
+| ``plot_eval_vs_tokens``| label -> rows (or rows per seed)      | pass@1 against sampled tokens   |
+| ``plot_rounds``        | rows of ``dslib.rounds``              | the paper's Table 6 as bars     |
 
 Drawing conventions of ``draw_tree``: the root is at the top, depth grows downwards; circles are
 non-terminal nodes, squares are terminals with a green (correct), red (wrong) or grey
@@ -596,10 +604,13 @@ def plot_training(
 ) -> Any:
     """Training curves of one run (``metrics.jsonl`` rows), optionally with other runs overlaid.
 
-    Panels: trajectory reward (moving average over ``smooth`` steps), share of groups whose
-    samples all had the same outcome (all correct or all wrong: no gradient for flat GRPO; a
-    tree's node values still give one), held-out pass@1 per evaluation set (colour = set,
-    line style = run). ``others`` maps a label to another run's rows, e.g. ``{"grpo": rows}``.
+    Panels: the reward of the *sampled* trajectories (``sampled_reward``, moving average over
+    ``smooth`` steps; a run with a replay buffer adds a thin dotted line with the cached
+    solutions counted, which lift it without the policy finding anything, so only the solid
+    lines compare between runs), the share of groups whose samples all had the same outcome (all
+    correct or all wrong: no gradient for flat GRPO; a tree's node values still give one),
+    held-out pass@1 per evaluation set (colour = set, line style = run). ``others`` maps a
+    label to another run's rows, e.g. ``{"grpo": rows}``.
     """
     import matplotlib.pyplot as plt
 
@@ -612,9 +623,14 @@ def plot_training(
         train = [row for row in rows if row.get("kind") == "train"]
         steps = [row["step"] for row in train]
         if train:
-            for ax, key in ((axes[0], "reward"), (axes[1], "zero_signal_share")):
-                ys = [row[key] for row in train]
-                ax.plot(steps, _moving_average(ys, smooth), style, color=f"C{r}", label=label)
+            sampled = [row.get("sampled_reward", row["reward"]) for row in train]
+            axes[0].plot(steps, _moving_average(sampled, smooth), style, color=f"C{r}",
+                         label=label)
+            if any(row.get("cached_samples", 0) for row in train):
+                axes[0].plot(steps, _moving_average([row["reward"] for row in train], smooth),
+                             ":", lw=1, color=f"C{r}", label=f"{label}, cached included")
+            ys = [row["zero_signal_share"] for row in train]
+            axes[1].plot(steps, _moving_average(ys, smooth), style, color=f"C{r}", label=label)
         evals = [row for row in rows if row.get("kind") == "eval"]
         keys = {k for row in evals for k in row if k.endswith("/pass@1")}
         for name in sorted(k[: -len("/pass@1")] for k in keys):
@@ -622,7 +638,7 @@ def plot_training(
             pts = [(row["step"], row[f"{name}/pass@1"]) for row in evals if f"{name}/pass@1" in row]
             axes[2].plot(*zip(*pts), style, color=colour, marker="o", ms=3,
                          label=f"{name} ({label})")
-    axes[0].set(title=f"trajectory reward (mean score, {smooth}-step average)", xlabel="step")
+    axes[0].set(title=f"reward of sampled trajectories ({smooth}-step average)", xlabel="step")
     axes[1].set(title="groups with one outcome only", xlabel="step", ylim=(-0.02, 1.02))
     axes[2].set(title="held-out pass@1", xlabel="step")
     for ax in axes:
@@ -645,30 +661,98 @@ def before_after(history: Sequence[dict[str, Any]]) -> dict[str, tuple[float, fl
             for k in sorted(first) if k.endswith("/pass@1")}
 
 
-def plot_before_after(runs: dict[str, Sequence[dict[str, Any]]], title: str = "") -> Any:
+Runs = Sequence[dict[str, Any]] | Sequence[Sequence[dict[str, Any]]]
+
+
+def _seeds(runs: Runs) -> list[list[dict[str, Any]]]:
+    """One run's rows, or the rows of several seeds, as a list of histories."""
+    runs = list(runs)
+    return [list(runs)] if not runs or isinstance(runs[0], dict) else [list(r) for r in runs]
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error over seeds (0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, (var / n) ** 0.5
+
+
+def plot_before_after(runs: dict[str, Runs], title: str = "") -> Any:
     """Grouped bars: held-out pass@1 per set, before training and after each run.
 
-    ``runs`` maps a label to a run's metrics rows; "before" is taken from the first run (all
-    runs start from the same weights).
+    ``runs`` maps a label to a run's metrics rows, or to a list of such histories (one per
+    seed): bars are then means with error bars of one standard error over the seeds. "before"
+    is taken from the first label's runs (all start from the same weights).
     """
     import matplotlib.pyplot as plt
 
-    tables = {label: before_after(rows) for label, rows in runs.items()}
-    first = next(iter(tables.values()), {})
-    sets = list(first)
+    tables = {label: [before_after(h) for h in _seeds(r)] for label, r in runs.items()}
+    first = next(iter(tables.values()), [{}])
+    sets = list(first[0]) if first else []
     fig, ax = plt.subplots(figsize=(1.6 + 1.6 * max(1, len(sets)), 3.2))
     width = 0.8 / (len(tables) + 1)
     xs = range(len(sets))
-    ax.bar([x for x in xs], [first[s][0] for s in sets], width, color="tab:gray",
-           label="before")
-    for j, (label, table) in enumerate(tables.items(), start=1):
-        ax.bar([x + j * width for x in xs], [table.get(s, (0, 0))[1] for s in sets], width,
-               color=f"C{j - 1}", label=f"after: {label}")
+    ms = [_mean_se([t[s][0] for t in first if s in t]) for s in sets]
+    ax.bar(list(xs), [m for m, _ in ms], width, yerr=[e for _, e in ms], capsize=3,
+           color="tab:gray", label="before")
+    for j, (label, seeds) in enumerate(tables.items(), start=1):
+        ms = [_mean_se([t[s][1] for t in seeds if s in t] or [0.0]) for s in sets]
+        n = f" ({len(seeds)} seeds)" if len(seeds) > 1 else ""
+        ax.bar([x + j * width for x in xs], [m for m, _ in ms], width,
+               yerr=[e for _, e in ms], capsize=3, color=f"C{j - 1}", label=f"after: {label}{n}")
     ax.set_xticks([x + width * len(tables) / 2 for x in xs], sets)
     ax.set_ylabel("held-out pass@1")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "held-out accuracy per difficulty")
+    fig.tight_layout()
+    return fig
+
+
+def plot_eval_vs_tokens(runs: dict[str, Runs], title: str = "") -> Any:
+    """Held-out pass@1 against cumulative sampled tokens: one panel per held-out set, a line
+    per label (mean over its seeds, shaded band one standard error). The x-axis is what the
+    runs spent, so a method ahead at equal compute is the higher line at the same x.
+
+    An evaluation at step s sits at the cumulative sampled tokens of training step s (0 before
+    the first step); the k-th evaluations of a label's seeds are averaged together.
+    """
+    import matplotlib.pyplot as plt
+
+    # set -> label -> per seed: [(tokens, pass@1), ...] in evaluation order
+    curves: dict[str, dict[str, list[list[tuple[float, float]]]]] = {}
+    for label, r in runs.items():
+        for h in _seeds(r):
+            spent = {row["step"]: row.get("cumulative_sampled_tokens", 0)
+                     for row in h if row.get("kind") == "train"}
+            per_set: dict[str, list[tuple[float, float]]] = {}
+            for row in h:
+                if row.get("kind") == "eval":
+                    for k, v in row.items():
+                        if k.endswith("/pass@1"):
+                            per_set.setdefault(k[: -len("/pass@1")], []).append(
+                                (spent.get(row["step"], 0), v))
+            for name, pts in per_set.items():
+                curves.setdefault(name, {}).setdefault(label, []).append(pts)
+    names = sorted(curves)
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.2 * max(1, len(names)), 3.2),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for j, (label, seeds) in enumerate(curves[name].items()):
+            n = min(len(p) for p in seeds)
+            xs = [_mean_se([p[i][0] for p in seeds])[0] for i in range(n)]
+            ms = [_mean_se([p[i][1] for p in seeds]) for i in range(n)]
+            ys = [m for m, _ in ms]
+            ax.plot(xs, ys, "-o", ms=3, color=f"C{j}",
+                    label=label + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else ""))
+            ax.fill_between(xs, [m - e for m, e in ms], [m + e for m, e in ms],
+                            color=f"C{j}", alpha=0.2, lw=0)
+        ax.set(title=f"{name}: held-out pass@1", xlabel="sampled tokens")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

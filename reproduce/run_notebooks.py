@@ -57,7 +57,8 @@ def run(out: Path, preset: str, smoke: bool, only: list[str], overrides: list[st
     summary = out / "06" / "summary.md"
     if summary.exists():
         lines += ["", summary.read_text()]
-        lines += ["", "Figures: `06/curves.png`, `06/before_after.png`, `06/rounds.png`."]
+        lines += ["", "Figures: `06/curves.png`, `06/before_after.png`, `06/eval_vs_tokens.png`, "
+                  "`06/rounds.png`."]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report

@@ -1,4 +1,5 @@
-"""``dslib compare``: the per-run table and the seed-grouped mean ± std table."""
+"""``dslib compare`` and dslib.report: the per-run table, the seed-grouped mean ± std table, the
+paired comparison of two methods over seeds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dslib import report
 from dslib.cli import main
 from dslib.report import group_by_config, mean_std, sampled_tokens_per_problem, seed_table
 
@@ -98,3 +100,51 @@ def test_sampled_tokens_per_problem_leaves_cached_problems_out(tmp_path: Path) -
         sampled_tokens_per_problem(d)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         sampled_tokens_per_problem(tmp_path)
+
+
+def _hist(before: float, after: float, tokens: int = 100) -> list[dict]:
+    return [{"kind": "eval", "step": 0, "L4/pass@1": before},
+            {"kind": "train", "step": 1, "cumulative_sampled_tokens": tokens},
+            {"kind": "eval", "step": 1, "L4/pass@1": after}]
+
+
+def test_paired_by_hand() -> None:
+    # seeds 0/1/2: A changes +0.10, +0.04, +0.07; B +0.01, +0.02, +0.00 -> d = .09, .02, .07
+    a = [_hist(0.1, 0.2, 300), _hist(0.2, 0.24, 300), _hist(0.1, 0.17, 300)]
+    b = [_hist(0.1, 0.11, 100), _hist(0.2, 0.22, 100), _hist(0.1, 0.1, 100)]
+    (row,) = report.paired(a, b)
+    mean, se = row.diff
+    assert mean == pytest.approx(0.06) and se == pytest.approx(0.036055 / 3 ** 0.5, rel=1e-4)
+    lo, hi = row.interval  # t(2) = 4.30: 0.06 ± 0.0895 holds 0
+    assert lo == pytest.approx(0.06 - 4.30 * se) and lo < 0 < hi
+    assert "neither ahead" in report.verdict([row], "DS", "GRPO")
+    table = report.paired_table([row], "DS", "GRPO").splitlines()
+    assert table[2] == ("| L4 | +0.070 ± 0.030 | +0.010 ± 0.010 | +0.060 ± 0.021 | "
+                        "[-0.030, +0.150] | 3.00 |")
+    # a clear, consistent lead of B: the interval excludes 0
+    c = [_hist(0.1, 0.1), _hist(0.2, 0.2), _hist(0.1, 0.1)]
+    d = [_hist(0.1, 0.2), _hist(0.2, 0.31), _hist(0.1, 0.19)]
+    text = report.verdict(report.paired(c, d), "DS", "GRPO")
+    assert text.startswith("L4: GRPO ahead of DS by 0.100")
+    # one seed: no noise estimate, says so
+    assert "one seed" in report.verdict(report.paired(a[:1], b[:1]), "DS", "GRPO")
+    with pytest.raises(ValueError, match="same seeds"):
+        report.paired(a, b[:2])
+
+
+def test_paired_at_equal_tokens_stops_a_at_b_s_budget() -> None:
+    # A evaluates at 100 tokens (0.15) and at 300 (0.3); B spends 120 in all and reaches 0.2
+    a = [{"kind": "eval", "step": 0, "L4/pass@1": 0.1},
+         {"kind": "train", "step": 1, "cumulative_sampled_tokens": 100},
+         {"kind": "eval", "step": 1, "L4/pass@1": 0.15},
+         {"kind": "train", "step": 2, "cumulative_sampled_tokens": 300},
+         {"kind": "eval", "step": 2, "L4/pass@1": 0.3}]
+    b = _hist(0.1, 0.2, 120)
+    (steps,) = report.paired([a], [b])
+    (tokens,) = report.paired([a], [b], equal_tokens=True)
+    assert steps.changes_a == pytest.approx((0.2,)) and steps.tokens_a == 300
+    assert tokens.changes_a == pytest.approx((0.05,)) and tokens.tokens_a == 100
+    assert tokens.changes_b == pytest.approx((0.1,)) and tokens.tokens_b == 120
+    # A's first step already costs more than B's run: only its first evaluation is left
+    (none,) = report.paired([a], [_hist(0.1, 0.2, 50)], equal_tokens=True)
+    assert none.changes_a == (0.0,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -16,18 +17,27 @@ def test_full_run_notebook_smoke(tiny_reasoner, tmp_path):
     out = tmp_path / "run"
     papermill.execute_notebook(
         str(NB), str(tmp_path / "06.ipynb"), cwd=str(NB.parent), kernel_name="python3",
-        progress_bar=False, parameters={"smoke": True, "output_dir": str(out)},
+        progress_bar=False,
+        parameters={"smoke": True, "output_dir": str(out), "seeds": [0, 1]},
     )
     nb = nbformat.read(tmp_path / "06.ipynb", as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
     summary = (out / "summary.md").read_text()
-    assert "DeepSearch: 2 rounds x 2 steps" in summary and "flat GRPO" in summary
-    for name in ("curves.png", "before_after.png", "rounds.png", "histories.json"):
+    assert "DeepSearch: 2 rounds x 2 steps" in summary and "Flat GRPO: 4 steps" in summary
+    # the paired comparison over the two seeds, with its interval and a verdict
+    assert "| L4 |" in summary and "95 % interval" in summary and "**Verdict.** L3:" in summary
+    for name in ("curves.png", "before_after.png", "eval_vs_tokens.png", "rounds.png"):
         assert (out / name).stat().st_size > 0
-    assert (out / "deepsearch" / "round-2" / "checkpoint" / "state.json").exists()
-    assert (out / "grpo" / "checkpoint" / "state.json").exists()
+    histories = json.loads((out / "histories.json").read_text())
+    assert sorted(histories) == ["0", "1"] and sorted(histories["1"]) == ["deepsearch", "grpo"]
+    for seed in (0, 1):
+        assert (out / f"seed-{seed}" / "deepsearch" / "round-2" / "checkpoint" / "state.json"
+                ).exists()
+        assert (out / f"seed-{seed}" / "grpo" / "checkpoint" / "state.json").exists()
+    # the two seeds trained differently (the seed reaches the runs)
+    assert histories["0"]["grpo"] != histories["1"]["grpo"]
 
 
 def test_unknown_preset_says_what_is_missing(tmp_path):

@@ -34,7 +34,7 @@ def test_group_metrics_by_hand():
         Group("d", [], "tree"),                                       # a tree with no record
     ]
     m = rollouts.group_metrics(groups)
-    assert m["sequences"] == 6 and m["cached_groups"] == 1
+    assert m["sequences"] == 6 and m["cached_groups"] == 1 and m["cached_samples"] == 1
     assert m["reward"] == pytest.approx((3 - 3) / 6) and m["accuracy"] == pytest.approx(3 / 6)
     # 3 groups with samples: one all wrong, one all correct
     assert (m["solved_share"], m["all_wrong_share"], m["all_correct_share"]) == (
@@ -42,6 +42,8 @@ def test_group_metrics_by_hand():
     assert m["zero_signal_share"] == pytest.approx(2 / 3)
     assert m["response_length"] == pytest.approx(14 / 6)
     assert m["entropy"] == pytest.approx(0.5)  # sampled tokens only: the cached one has none
+    # the cached correct solution lifts the reward; the sampled reward leaves it out
+    assert m["sampled_reward"] == pytest.approx((2 - 3) / 5)
 
 
 def test_cost_metrics_sum_tokens_and_average_strategy_stats():

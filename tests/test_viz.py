@@ -1,4 +1,5 @@
-"""Drawings (dslib.viz): every function returns an Axes and draws what it promises."""
+"""Drawings (dslib.viz): the tree drawings return an Axes, the run plots a Figure; each draws
+what it promises."""
 
 import matplotlib
 
@@ -178,3 +179,45 @@ def test_node_table_lists_nodes():
     rows = viz.node_table(t).splitlines()
     assert len(rows) == 1 + t.n_nodes
     assert "correct" in viz.node_table(t.to_dict(), ids=[5])
+
+
+def _run(before: float, after: float, tokens: int, cached: int = 0) -> list[dict]:
+    train = [{"kind": "train", "step": s, "reward": 0.5 if cached else -0.5,
+              "sampled_reward": -0.5, "cached_samples": cached, "zero_signal_share": 0.5,
+              "cumulative_sampled_tokens": tokens * s} for s in (1, 2)]
+    return [{"kind": "eval", "step": 0, "L4/pass@1": before, "L5/pass@1": before / 2},
+            *train, {"kind": "eval", "step": 2, "L4/pass@1": after, "L5/pass@1": after / 2}]
+
+
+def test_plot_training_draws_cached_reward_apart():
+    fig = viz.plot_training(_run(0.1, 0.2, 10, cached=3), title="ds",
+                            others={"grpo": _run(0.1, 0.3, 5)})
+    reward = fig.axes[0]
+    labels = [line.get_label() for line in reward.get_lines()]
+    assert labels == ["ds", "ds, cached included", "grpo"]
+    # the solid line is the sampled reward (-0.5), the dotted one counts the cached (+0.5)
+    assert list(reward.get_lines()[0].get_ydata()) == [-0.5, -0.5]
+    assert list(reward.get_lines()[1].get_ydata()) == [0.5, 0.5]
+
+
+def test_plot_before_after_error_bars_over_seeds():
+    seeds = [_run(0.1, 0.2, 10), _run(0.1, 0.4, 10)]
+    fig = viz.plot_before_after({"ds": seeds, "grpo": _run(0.1, 0.3, 5)})
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 3) for p in ax.patches)
+    # before 0.1/0.05; ds after mean 0.3/0.15; grpo after 0.3/0.15 (one run, no error bar)
+    assert heights == [0.05, 0.1, 0.15, 0.15, 0.3, 0.3]
+    assert "after: ds (2 seeds)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    caps = [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    ds_err = caps[1].errorbar.lines[2][0].get_segments()  # L4 bar: 0.3 ± s.e. 0.1
+    assert ds_err[0][:, 1] == pytest.approx([0.2, 0.4])
+
+
+def test_plot_eval_vs_tokens_means_over_seeds_at_spent_tokens():
+    fig = viz.plot_eval_vs_tokens({"ds": [_run(0.1, 0.2, 10), _run(0.1, 0.4, 20)],
+                                   "grpo": _run(0.1, 0.3, 5)})
+    l4 = fig.axes[0]
+    assert l4.get_title() == "L4: held-out pass@1" and len(fig.axes) == 2
+    ds, grpo = l4.get_lines()
+    assert list(ds.get_xdata()) == [0, 30] and list(ds.get_ydata()) == pytest.approx([0.1, 0.3])
+    assert list(grpo.get_xdata()) == [0, 10] and ds.get_label() == "ds (2 seeds)"
