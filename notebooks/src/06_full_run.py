@@ -25,9 +25,9 @@
 # with a run without one.
 #
 # It is written for papermill. The defaults run the **tiny** preset with three seeds on a laptop
-# CPU (this is `make demo`, about 11 minutes on 2 cores). With `preset="paper-1.5b"` the same
-# notebook is the 1.5B reproduction on GPUs (one seed unless `seeds` says otherwise).
-# `smoke=True` runs a few steps of the same code path (the tests do).
+# CPU (this is `make demo`: 10 minutes on 2 cores, the tiny build included). With
+# `preset="paper-1.5b"` the same notebook is the 1.5B reproduction on GPUs (one seed unless
+# `seeds` says otherwise). `smoke=True` runs a few steps of the same code path (the tests do).
 #
 # ```bash
 # papermill notebooks/06_full_run.ipynb out.ipynb -p preset tiny -p output_dir runs/full-run
@@ -44,6 +44,7 @@ baseline = True          # also train the flat GRPO/DAPO baseline for comparison
 seeds = None             # None: [0, 1, 2] for the tiny preset, [0] for the others
 
 # %%
+import inspect
 import json
 import warnings
 from pathlib import Path
@@ -163,9 +164,19 @@ plt.show()
 # then the mean of those differences with its standard error and a 95 % interval (Student's
 # t with one degree of freedom fewer than seeds: with 3 seeds the interval is ±4.3 standard
 # errors wide). A method is called ahead only when that interval leaves out 0
-# (`dslib.report.verdict`). The first table compares at **equal steps** (both runs to the
-# end); the second at **equal tokens**: DeepSearch at its last evaluation made before it had
-# sampled more than flat GRPO's whole run (`report.paired(..., equal_tokens=True)`).
+# (`dslib.report.verdict`). With $d_s$ the difference of seed $s$ and $n$ seeds:
+#
+# $$\bar d = \frac{1}{n}\sum_s d_s, \qquad
+#   \mathrm{s.e.} = \frac{1}{\sqrt n}\sqrt{\frac{\sum_s (d_s - \bar d)^2}{n-1}}, \qquad
+#   \bar d \pm t_{0.975,\,n-1}\,\mathrm{s.e.}$$
+#
+# The first table compares at **equal steps** (both runs to the end); the second at **equal
+# tokens**: DeepSearch at its last evaluation made before it had sampled more than flat GRPO's
+# whole run (`report.paired(..., equal_tokens=True)`).
+
+# %%
+print(inspect.getsource(report.Paired.diff.fget))
+print(inspect.getsource(report.Paired.interval.fget))
 
 # %%
 if baseline:
