@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dslib import files
 from dslib.config import check_types
 from dslib.config import from_dict as config_from_dict
 from dslib.config import override as config_override
@@ -443,22 +444,33 @@ def build(
     ``cache_dir`` overrides :func:`cache_root` (tests put throw-away builds there).
 
     The build writes into a temporary directory and renames it into place, so an interrupted
-    build never leaves a half-written checkpoint behind.
+    build never leaves a half-written checkpoint behind. It runs under a lock on
+    ``.tiny-KEY.lock`` beside the cache directory: a second process asking for the same build
+    (two notebooks opened at once) waits and then reuses the first one's result
+    (:func:`dslib.files.exclusive`).
     """
     import torch
 
     cfg = cfg or default_config()
     target = Path(cache_dir or cache_root()) / f"tiny-{cfg.key()}"
     if target.exists() and not force:
-        info = json.loads((target / "build_info.json").read_text())
-        return TinyReasoner(target, cfg, info)
+        return _cached(target, cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _build(cfg, target, evaluate, eval_problems, eval_samples, progress)
-    finally:
-        torch.set_num_threads(threads_before)
+    with files.exclusive(target.with_name(f".{target.name}.lock"),
+                         f"another process is building {target}; waiting for it"):
+        if target.exists() and not force:  # built while this process waited
+            return _cached(target, cfg)
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(cfg.threads)
+        try:
+            return _build(cfg, target, evaluate, eval_problems, eval_samples, progress)
+        finally:
+            torch.set_num_threads(threads_before)
+
+
+def _cached(target: Path, cfg: TinyConfig) -> TinyReasoner:
+    info = json.loads((target / "build_info.json").read_text())
+    return TinyReasoner(target, cfg, info)
 
 
 def _build(cfg: TinyConfig, target: Path, evaluate: bool, eval_problems: int,
@@ -490,9 +502,7 @@ def _build(cfg: TinyConfig, target: Path, evaluate: bool, eval_problems: int,
             info["difficulty_table"] = table
             info["eval_seconds"] = round(time.perf_counter() - t0 - sft_seconds, 1)
         (tmp / "build_info.json").write_text(json.dumps(info, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        files.replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
