@@ -29,6 +29,8 @@ Faults end in a recovery or in a :class:`RunDirError` that names the file and wh
 |                                               | the previous checkpoint is untouched          |
 | run folder not writable                       | error at start, before any training work      |
 | ``config.json`` differs from the checkpoint's | error listing the fields (:func:`config_diff`)|
+| ``config.json`` missing or unreadable         | restored from the checkpoint's copy (a        |
+|                                               | warning), else error naming it                |
 """
 
 from __future__ import annotations
@@ -130,14 +132,26 @@ class RunDir:
             atomic_write_json(self.path / CONFIG, config, indent=2)
 
     def read_config(self) -> dict[str, Any]:
+        """``config.json``; a missing or unreadable one is restored, with a warning, from the
+        copy every checkpoint keeps in its ``state.json`` (the newest readable one), else a
+        :class:`RunDirError` names it."""
         path = self.path / CONFIG
         try:
             data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         except (OSError, ValueError) as err:
-            raise RunDirError(f"{path}: cannot read the run's config ({err}); restore it, or "
-                              "start in a new folder") from err
-        if not isinstance(data, dict):
-            raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+            for ckpt in self.checkpoints():
+                try:
+                    data = json.loads((ckpt / "state.json").read_text())["config"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                warnings.warn(f"{path}: cannot read the run's config ({err}); restored it from "
+                              f"the copy in {ckpt / 'state.json'}", stacklevel=2)
+                self.write_config(data)
+                return data
+            raise RunDirError(f"{path}: cannot read the run's config ({err}) and no checkpoint "
+                              "keeps a copy; restore it, or start in a new folder") from err
         return data
 
     # ------------------------------------------------------------------ logs

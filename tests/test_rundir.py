@@ -291,3 +291,27 @@ def test_fault_config_edited_between_runs_lists_the_fields(tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="constructed"):
         Trainer.resume(tmp_path, accept_config=True)
     assert built == [(99, "a model")]
+
+
+def test_fault_missing_or_corrupt_config_is_restored_from_the_checkpoint(tmp_path):
+    """Fault 11: ``config.json`` deleted or garbled: the copy in the newest readable
+    checkpoint's ``state.json`` is used and written back, with a warning; without one, an
+    error names the file."""
+    run = RunDir(tmp_path)
+    with pytest.raises(RunDirError, match="config.json: cannot read .* no checkpoint keeps"):
+        run.read_config()
+    config = {"run": {"steps": 7}}
+    run.save_checkpoint(_Saveable(2, 2), None, None, {},
+                        {"step": 1, "cumulative_sampled": 0, "config": config})
+    for damage in (None, "{not json", "[1, 2]"):
+        if damage is None:
+            (tmp_path / "config.json").unlink(missing_ok=True)
+        else:
+            (tmp_path / "config.json").write_text(damage)
+        with pytest.warns(UserWarning, match="restored it from the copy in .*state.json"):
+            assert run.read_config() == config
+        assert json.loads((tmp_path / "config.json").read_text()) == config
+    (tmp_path / "checkpoint" / "state.json").write_text("{torn")  # no readable copy left
+    (tmp_path / "config.json").write_text("")
+    with pytest.raises(RunDirError, match="no checkpoint keeps a copy"):
+        run.read_config()
