@@ -232,23 +232,12 @@ class Rounds:
         return Trainer(rcfg, run_dir, progress=self.progress)
 
     def history(self) -> list[dict[str, Any]]:
-        """Every round's metrics rows as one run: steps and cumulative tokens continue.
+        """Every finished round's metrics rows as one run (:func:`joined_history`).
 
         What ``viz.plot_training`` and ``dslib compare`` read; a round's start-of-round
         evaluation (``restart_from_base``) keeps its own step, so the curves show the restart.
         """
-        out: list[dict[str, Any]] = []
-        step0, tokens0 = 0, 0
-        for i in range(1, len(self.rows) + 1):
-            for r in read_jsonl(self.run_dir(i) / "metrics.jsonl"):
-                r = dict(r, step=r["step"] + step0, round=i)
-                if "cumulative_sampled_tokens" in r:
-                    r["cumulative_sampled_tokens"] += tokens0
-                out.append(r)
-            train = [r for r in out if r.get("kind") == "train"]
-            step0 = train[-1]["step"] if train else step0
-            tokens0 = train[-1]["cumulative_sampled_tokens"] if train else tokens0
-        return out
+        return joined_history([self.run_dir(i) for i in range(1, len(self.rows) + 1)])
 
     # ------------------------------------------------------------------ filtering
     def first_filter(self) -> None:
@@ -263,6 +252,24 @@ class Rounds:
         """filter-i.jsonl: Pass1@K of ``policy`` on ``items``, seeded by the round."""
         write_round_filter(self.cfg, i, self.filter_path(i), policy, model, task, items,
                            self.rcfg.k, self.rcfg.delta, self.rcfg.strict, self.progress)
+
+
+def joined_history(round_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    """The metrics rows of consecutive round runs (``round-1``, ``round-2``, ... in order) as
+    one run: each row gets its ``round`` (1, 2, ...), and steps and
+    ``cumulative_sampled_tokens`` continue from the round before."""
+    out: list[dict[str, Any]] = []
+    step0, tokens0 = 0, 0
+    for i, run in enumerate(round_dirs, start=1):
+        for r in read_jsonl(Path(run) / "metrics.jsonl"):
+            r = dict(r, step=r["step"] + step0, round=i)
+            if "cumulative_sampled_tokens" in r:
+                r["cumulative_sampled_tokens"] += tokens0
+            out.append(r)
+        train = [r for r in out if r.get("kind") == "train"]
+        step0 = train[-1]["step"] if train else step0
+        tokens0 = train[-1]["cumulative_sampled_tokens"] if train else tokens0
+    return out
 
 
 def filter_pool(cfg: TrainConfig, path: str | Path, k: int = 4, delta: float = 0.25,

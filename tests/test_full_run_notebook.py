@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -38,6 +40,22 @@ def test_full_run_notebook_smoke(tiny_reasoner, tmp_path):
         assert (out / f"seed-{seed}" / "grpo" / "checkpoint" / "state.json").exists()
     # the two seeds trained differently (the seed reaches the runs)
     assert histories["0"]["grpo"] != histories["1"]["grpo"]
+
+    # the equal-compute baseline beside it: the flat baseline's config, adaptive, the tree's
+    # budget; paired tables against both methods
+    proc = subprocess.run([sys.executable, str(ROOT / "reproduce" / "adaptive_beside_demo.py"),
+                           str(out), "--no-progress"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = (out / "adaptive.md").read_text()
+    assert "DeepSearch against adaptive" in report and "Flat GRPO against adaptive" in report
+    assert report.count("**Verdict.** L3:") == 2
+    for seed in (0, 1):
+        cfg = json.loads((out / f"seed-{seed}" / "adaptive" / "config.json").read_text())
+        flat = json.loads((out / f"seed-{seed}" / "grpo" / "config.json").read_text())
+        assert cfg["rollout"]["strategy"] == "adaptive" and cfg["run"] == flat["run"]
+        assert cfg["task"] == flat["task"]  # the same hard subset and levels
+        assert cfg["rollout"]["adaptive"]["budget_tokens"] > 0
 
 
 def test_unknown_preset_says_what_is_missing(tmp_path):
