@@ -143,8 +143,8 @@ plt.show()
 # %% [markdown]
 # ## 3. Who won, by how much
 #
-# Held-out pass@1 per difficulty before training and after, as the mean over seeds with one
-# standard error (left: after the same number of *steps*). The right figure puts the same
+# The first figure: held-out pass@1 per difficulty before training and after the same number
+# of *steps*, the mean over seeds with one standard error. The second puts the same
 # evaluations against what each run had **sampled** so far: a method ahead at equal compute is
 # the higher curve at the same x, and a curve that ends further right paid more tokens.
 
@@ -201,7 +201,7 @@ else:
 # token ratio is the other half of the answer: at equal steps DeepSearch spends its tokens on
 # trees over the hardest problems, flat GRPO on `rollout.samples_per_problem` independent
 # samples per problem (4 on the tiny preset), and the last column says how many times more the
-# trees cost. The right-hand figure above compares the two at the same token count.
+# trees cost. The second figure above compares the two at the same token count.
 #
 # Why the tree does not pay for itself here is measured in `reproduce/RESULTS.md`: how often
 # the tiny reasoner's trees find a correct path, how many flat groups carry no signal, what a
@@ -226,6 +226,11 @@ else:
 # - So on the tiny reasoner, training-time search has not paid for itself: level with flat
 #   sampling at equal steps on the trained levels, and behind it, within the noise, at equal
 #   tokens.
+# - The fair rival of a tree spends what the tree spends. `python
+#   reproduce/adaptive_beside_demo.py ../runs/full-run` trains, beside each seed, flat GRPO that
+#   samples a problem until its group holds a correct and a wrong answer, up to the tree's
+#   tokens per problem. On this run it was not behind DeepSearch either: DeepSearch − adaptive
+#   = −0.017 ± 0.014 and −0.005 ± 0.006 on 4 and 5 numbers, intervals that hold 0.
 
 # %% [markdown]
 # ## 4. What the cache saved
@@ -333,7 +338,7 @@ display(Markdown(summary))
 # Multiply flat GRPO's mean change by r (about 2.4 on the tiny preset): where flat GRPO's
 # change is positive the extrapolated gain is r times larger, so a DeepSearch that is level
 # at equal steps is behind at equal tokens. Where flat GRPO's change is near zero or negative,
-# the extrapolation says nothing. The right-hand figure of section 3 is the honest version of
+# the extrapolation says nothing. The second figure of section 3 is the honest version of
 # this arithmetic: it plots what each run reached at each token count, without assuming a
 # straight line.
 #
