@@ -15,6 +15,7 @@ What ``dslib compare`` prints, and what ``reproduce/`` scripts and notebook 06 u
 |                   |                                         | difference with a 95 % interval,|
 |                   |                                         | at equal steps or equal tokens  |
 | ``paired_table`` / ``verdict`` | ``paired``'s rows          | markdown table / one sentence   |
+| ``sampled_tokens`` / ``train_seconds`` | metrics rows       | what a run spent                |
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def summary_table(runs: dict[str, Sequence[dict[str, Any]]]) -> str:
     for name, rows in runs.items():
         evals = [r for r in rows if r.get("kind") == "eval"]
         train = [r for r in rows if r.get("kind") == "train"]
-        wall = sum(r.get("wall_s", 0.0) for r in train)
-        tokens = train[-1].get("cumulative_sampled_tokens", 0) if train else 0
+        wall = train_seconds(rows)
+        tokens = int(sampled_tokens(rows))
         if not evals:
             lines.append(f"| {name} | - | - | - | - | {len(train)} | {tokens} | {wall:.0f} |")
             continue
@@ -191,12 +192,13 @@ def paired(a: Sequence[Sequence[dict[str, Any]]], b: Sequence[Sequence[dict[str,
         raise ValueError(f"paired needs the same seeds for both methods, got {len(a)} and "
                          f"{len(b)} histories")
     if equal_tokens:
-        a = [_until(h, _tokens(hb)) for h, hb in zip(a, b, strict=True)]
+        a = [_until(h, sampled_tokens(hb)) for h, hb in zip(a, b, strict=True)]
     ba_a, ba_b = [before_after(h) for h in a], [before_after(h) for h in b]
     names = [n for n in ba_a[0] if all(n in t for t in ba_a + ba_b)]
     return [Paired(n, tuple(t[n][1] - t[n][0] for t in ba_a),
                    tuple(t[n][1] - t[n][0] for t in ba_b),
-                   statistics.mean(_tokens(h) for h in a), statistics.mean(_tokens(h) for h in b))
+                   statistics.mean(sampled_tokens(h) for h in a),
+                   statistics.mean(sampled_tokens(h) for h in b))
             for n in names]
 
 
@@ -214,9 +216,15 @@ def _until(history: Sequence[dict[str, Any]], budget: float) -> list[dict[str, A
     return keep[:end] if end else keep
 
 
-def _tokens(history: Sequence[dict[str, Any]]) -> float:
+def sampled_tokens(history: Sequence[dict[str, Any]]) -> float:
+    """The tokens a run had sampled by its last training step (0 before any step)."""
     train = [r for r in history if r.get("kind") == "train"]
     return float(train[-1].get("cumulative_sampled_tokens", 0)) if train else 0.0
+
+
+def train_seconds(history: Sequence[dict[str, Any]]) -> float:
+    """Wall time of a run's training steps (``wall_s`` summed; a resumed run keeps its own)."""
+    return float(sum(r.get("wall_s", 0.0) for r in history if r.get("kind") == "train"))
 
 
 def paired_table(rows: Sequence[Paired], a: str = "A", b: str = "B") -> str:

@@ -29,6 +29,7 @@ of different trees compare directly.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -672,10 +673,8 @@ def _seeds(runs: Runs) -> list[list[dict[str, Any]]]:
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard error over seeds (0 for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, (var / n) ** 0.5
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    return statistics.mean(values), se
 
 
 def plot_before_after(runs: dict[str, Runs], title: str = "") -> Any:

@@ -46,6 +46,7 @@ seeds = None             # None: [0, 1, 2] for the tiny preset, [0] for the othe
 # %%
 import inspect
 import json
+import statistics
 import warnings
 from pathlib import Path
 
@@ -251,26 +252,14 @@ plt.show()
 # Written from the numbers above, and saved as `summary.md` next to the figures.
 
 # %%
-def tokens(history):
-    train = [r for r in history if r.get("kind") == "train"]
-    return train[-1]["cumulative_sampled_tokens"] if train else 0
-
-
-def train_seconds(history):  # the training steps' wall time (a resumed run keeps its own)
-    return sum(r.get("wall_s", 0.0) for r in history if r.get("kind") == "train")
-
-
-def mean(xs):
-    xs = list(xs)
-    return sum(xs) / len(xs)
-
-
+tokens, seconds = report.sampled_tokens, report.train_seconds  # what a run spent
+mean = statistics.mean
 n = len(seeds)
 lines = [f"# Full run: preset `{preset}`{' (smoke)' if smoke else ''}, seeds {list(seeds)}", ""]
 lines.append(
     f"DeepSearch: {rcfg.rounds} rounds x {rcfg.steps_per_round} steps, "
     f"{mean(tokens(r['deepsearch']) for r in runs.values()):,.0f} sampled tokens and "
-    f"{mean(train_seconds(r['deepsearch']) for r in runs.values()):.0f} s of training steps "
+    f"{mean(seconds(r['deepsearch']) for r in runs.values()):.0f} s of training steps "
     f"per seed (mean of {n}). Seed "
     f"{seeds[0]}: the hard set went from {first['rows'][0]['hard']} to "
     f"{first['rows'][-1]['hard']} problems; in the last round the buffer held "
@@ -281,7 +270,7 @@ if baseline:
     lines.append(
         f"\nFlat GRPO: {rcfg.rounds * rcfg.steps_per_round} steps, "
         f"{mean(tokens(r['grpo']) for r in runs.values()):,.0f} sampled tokens and "
-        f"{mean(train_seconds(r['grpo']) for r in runs.values()):.0f} s of training steps per "
+        f"{mean(seconds(r['grpo']) for r in runs.values()):.0f} s of training steps per "
         f"seed; groups with one outcome "
         f"only (no signal): {mean(r['zero_signal_share'] for r in g_train):.0%} on average.")
 lines += ["", "At equal steps:", "", table, "", f"**Verdict.** {verdict}", ""]
